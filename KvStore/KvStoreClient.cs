@@ -1,0 +1,757 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using KvStore.Diagnostics;
+using KvStore.Resilience;
+using KvStore.Storage;
+using KvStore.Validation;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using MySqlConnector;
+using Polly;
+using Polly.Retry;
+
+namespace KvStore;
+
+/// <summary>
+/// The KvStore client: thread-safe, create one per database and share it (or register it with
+/// <c>services.AddKvStore(...)</c>). It pools connections through a <see cref="MySqlDataSource"/>.
+/// </summary>
+public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
+{
+    private readonly KvStoreOptions _options;
+    private readonly MySqlDataSource _dataSource;
+    private readonly ResiliencePipeline _retry;
+    private readonly ILogger _logger;
+    private Task? _schemaCheck;
+
+    /// <summary>Creates a client; <paramref name="options"/> are validated (see <see cref="KvStoreOptions"/>).</summary>
+    public KvStoreClient(KvStoreOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = KvStoreOptionsValidator.Check(options);
+        if (failures.Count > 0)
+        {
+            throw new OptionsValidationException(nameof(KvStoreOptions), typeof(KvStoreOptions), failures);
+        }
+
+        _options = options;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KvStoreClient>();
+        var builder = new MySqlConnectionStringBuilder(options.ConnectionString)
+        {
+            // Session state (isolation level, LAST_INSERT_ID) must not leak between pooled uses.
+            ConnectionReset = true,
+            AllowUserVariables = false,
+            AllowLoadLocalInfile = false,
+        };
+        _dataSource = new MySqlDataSourceBuilder(builder.ConnectionString)
+            .UseLoggerFactory(loggerFactory)
+            .Build();
+        _retry = new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<KvTransientException>(),
+                MaxRetryAttempts = options.MaxRetryAttempts,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.RetryBaseDelay,
+                MaxDelay = TimeSpan.FromSeconds(2),
+                OnRetry = args =>
+                {
+                    var reason = args.Outcome.Exception is KvTransientException t ? t.Reason : "transient";
+                    KvStoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("reason", reason));
+                    Log.Retrying(_logger, "operation", string.Empty, reason, args.AttemptNumber + 1);
+                    return default;
+                },
+            })
+            .Build();
+    }
+
+    /// <summary>Creates a client from dependency-injection options.</summary>
+    public KvStoreClient(IOptions<KvStoreOptions> options, ILoggerFactory loggerFactory)
+        : this((options ?? throw new ArgumentNullException(nameof(options))).Value, loggerFactory)
+    {
+    }
+
+    /// <summary>The options this client was created with.</summary>
+    public KvStoreOptions Options => _options;
+
+    /// <summary>
+    /// Checks that the database schema matches this library version; every operation does this once
+    /// by itself, so calling it is only useful to fail fast at start-up.
+    /// </summary>
+    /// <exception cref="KvStoreException">Code <see cref="KvErrorCodes.SchemaMismatch"/>, with what the DBA must run.</exception>
+    public async Task EnsureSchemaAsync(CancellationToken cancellationToken = default)
+    {
+        var check = _schemaCheck ??= VerifySchemaAsync();
+        try
+        {
+            await check.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not KvStoreException and not OperationCanceledException)
+        {
+            // A failure to connect is not remembered: the next operation checks again.
+            _ = Interlocked.CompareExchange(ref _schemaCheck, null, check);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<KvEntry?> GetAsync(string table, string key, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Table(table);
+        var keyBytes = KvValidator.Key(key);
+        return await ReadAsync("get", table, async (connection, ct) =>
+        {
+            using var command = new MySqlCommand(KvSql.Get, connection);
+            command.Parameters.AddWithValue("@t", table);
+            command.Parameters.AddWithValue("@k", keyBytes);
+            using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false) ? EntryRow.Read(reader).ToEntry(table, key) : null;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<KvEntry<T>?> GetAsync<T>(string table, string key, CancellationToken cancellationToken = default)
+    {
+        var entry = await GetAsync(table, key, cancellationToken).ConfigureAwait(false);
+        return entry is null ? null : new KvEntry<T>(entry, entry.GetValue<T>(_options.JsonSerializerOptions));
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<KvEntry>> GetManyAsync(string table, IEnumerable<string> keys, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Table(table);
+        ArgumentNullException.ThrowIfNull(keys);
+        var distinct = keys.Distinct(StringComparer.Ordinal).ToList();
+        if (distinct.Count > _options.MaxPageSize)
+        {
+            throw new KvValidationException(KvErrorCodes.InvalidArgument, nameof(keys), $"At most {_options.MaxPageSize} keys can be read at once; got {distinct.Count}.");
+        }
+
+        var keyBytes = distinct.Select(k => KvValidator.Key(k, nameof(keys))).ToList();
+        if (keyBytes.Count == 0)
+        {
+            return [];
+        }
+
+        return await ReadAsync("get_many", table, async (connection, ct) =>
+        {
+            using var command = new MySqlCommand(WithKeyList(KvSql.GetMany, keyBytes.Count), connection);
+            command.Parameters.AddWithValue("@t", table);
+            AddKeyList(command, keyBytes);
+            var result = new List<KvEntry>(keyBytes.Count);
+            using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                result.Add(EntryRow.Read(reader).ToEntry(table));
+            }
+
+            return (IReadOnlyList<KvEntry>)result;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<KvPage> ListAsync(string table, string? prefix = null, string? after = null, int limit = 100, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Table(table);
+        KvValidator.Limit(limit, _options.MaxPageSize);
+        var prefixBytes = string.IsNullOrEmpty(prefix) ? [] : KvValidator.Key(prefix, nameof(prefix));
+        var afterBytes = string.IsNullOrEmpty(after) ? [] : KvValidator.Key(after, nameof(after));
+        var prefixEnd = PrefixEnd(prefixBytes);
+
+        return await ReadAsync("list", table, async (connection, ct) =>
+        {
+            using var command = new MySqlCommand(
+                KvSql.BeginSnapshot + ";" + KvSql.TableRevision + ";" + (prefixEnd is null ? KvSql.ListPageNoPrefixEnd : KvSql.ListPage) + ";COMMIT",
+                connection);
+            command.Parameters.AddWithValue("@t", table);
+            command.Parameters.AddWithValue("@after", afterBytes);
+            command.Parameters.AddWithValue("@prefix", prefixBytes);
+            command.Parameters.AddWithValue("@prefixEnd", prefixEnd ?? []);
+            command.Parameters.AddWithValue("@limit", limit + 1);
+            using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var revision = await reader.ReadAsync(ct).ConfigureAwait(false) ? (long)reader.GetUInt64(0) : 0;
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            var entries = new List<KvEntry>(Math.Min(limit, 256));
+            var more = false;
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (entries.Count == limit)
+                {
+                    more = true;
+                    break;
+                }
+
+                entries.Add(EntryRow.Read(reader).ToEntry(table));
+            }
+
+            await DrainAsync(reader, ct).ConfigureAwait(false);
+            return new KvPage(entries, revision, more ? entries[^1].Key : null);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<long> GetTableRevisionAsync(string table, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Table(table);
+        return await ReadAsync("table_revision", table, async (connection, ct) =>
+        {
+            using var command = new MySqlCommand(KvSql.TableRevision, connection);
+            command.Parameters.AddWithValue("@t", table);
+            using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false) ? (long)reader.GetUInt64(0) : 0L;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<KvChanges> GetChangesAsync(string table, long afterRevision, int limit = 1000, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Table(table);
+        KvValidator.Revision(afterRevision, nameof(afterRevision));
+        KvValidator.Limit(limit, _options.MaxPageSize);
+        return await ReadAsync("changes", table, async (connection, ct) =>
+        {
+            using var command = new MySqlCommand(
+                KvSql.BeginSnapshot + ";" + KvSql.TableRevision + ";" + KvSql.ChangesAfter + ";COMMIT", connection);
+            command.Parameters.AddWithValue("@t", table);
+            command.Parameters.AddWithValue("@after", afterRevision);
+            command.Parameters.AddWithValue("@limit", limit + 1);
+            using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            long revision = 0, purged = 0;
+            if (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                revision = (long)reader.GetUInt64(0);
+                purged = (long)reader.GetUInt64(1);
+            }
+
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            var changes = new List<KvEntry>();
+            var more = false;
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (changes.Count == limit)
+                {
+                    more = true;
+                    break;
+                }
+
+                changes.Add(EntryRow.Read(reader).ToEntry(table));
+            }
+
+            await DrainAsync(reader, ct).ConfigureAwait(false);
+            return new KvChanges(changes, revision, afterRevision >= purged, more);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<KvEntry> PutAsync(string table, string key, JsonElement value, KvPutOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        if (value.ValueKind == JsonValueKind.Undefined)
+        {
+            throw new KvValidationException(KvErrorCodes.InvalidJson, nameof(value), "The value is an undefined JsonElement (default(JsonElement)).");
+        }
+
+        return PutJsonAsync(table, key, JsonSerializer.SerializeToUtf8Bytes(value), options, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<KvEntry> PutAsync<T>(string table, string key, T value, KvPutOptions? options = null, CancellationToken cancellationToken = default) =>
+        PutJsonAsync(table, key, JsonSerializer.SerializeToUtf8Bytes(value, _options.JsonSerializerOptions), options, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<KvEntry> PutJsonAsync(string table, string key, ReadOnlyMemory<byte> utf8Json, KvPutOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Table(table);
+        var keyBytes = KvValidator.Key(key);
+        KvValidator.Json(utf8Json.Span, _options.MaxValueBytes);
+        var ttl = KvValidator.Ttl(options?.Ttl, _options.MaxTtl);
+        KvValidator.Revision(options?.IfRevision);
+        if (options is { IfAbsent: true, IfRevision: > 0 })
+        {
+            throw new KvValidationException(KvErrorCodes.InvalidArgument, nameof(options), "IfAbsent and a non-zero IfRevision contradict each other.");
+        }
+
+        var value = utf8Json.ToArray();
+        if (options is null || (options.IfRevision is null && !options.IfAbsent))
+        {
+            return await FastPutAsync(table, key, keyBytes, value, ttl, cancellationToken).ConfigureAwait(false);
+        }
+
+        var expected = options.IfAbsent ? 0 : options.IfRevision;
+        var result = await WriteAsync("put", table, [keyBytes], state =>
+        {
+            var current = state.Live(keyBytes);
+            CheckRevision(table, key, expected, current, options.IfAbsent);
+            return [state.Put(keyBytes, key, value, ttl, current)];
+        }, cancellationToken).ConfigureAwait(false);
+        return result![0];
+    }
+
+    /// <inheritdoc />
+    public async Task<KvEntry?> DeleteAsync(string table, string key, long? ifRevision = null, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Table(table);
+        var keyBytes = KvValidator.Key(key);
+        KvValidator.Revision(ifRevision);
+        var result = await WriteAsync("delete", table, [keyBytes], state =>
+        {
+            var current = state.Live(keyBytes);
+            CheckRevision(table, key, ifRevision, current, ifAbsent: false);
+            return current is null ? null : [state.Tombstone(keyBytes, key, current, KvEntryState.Deleted)];
+        }, cancellationToken).ConfigureAwait(false);
+        return result?[0];
+    }
+
+    /// <inheritdoc />
+    public Task<KvEntry> SetTtlAsync(string table, string key, TimeSpan ttl, long? ifRevision = null, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Ttl(ttl, _options.MaxTtl);
+        return ChangeTtlAsync("set_ttl", table, key, ttl, ifRevision, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<KvEntry> PersistAsync(string table, string key, long? ifRevision = null, CancellationToken cancellationToken = default) =>
+        ChangeTtlAsync("persist", table, key, null, ifRevision, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<KvEntry> IncrementAsync(string table, string key, long delta, CancellationToken cancellationToken = default)
+    {
+        KvValidator.Table(table);
+        var keyBytes = KvValidator.Key(key);
+        var result = await WriteAsync("increment", table, [keyBytes], state =>
+        {
+            var current = state.Live(keyBytes);
+            long next = delta;
+            if (current is not null)
+            {
+                if (!TryReadInteger(current.Value!, out var value))
+                {
+                    throw new KvStoreException(KvErrorCodes.NotAnInteger, $"Key '{key}' in table '{table}' holds a value that is not a JSON integer; it cannot be incremented.");
+                }
+
+                try
+                {
+                    next = checked(value + delta);
+                }
+                catch (OverflowException)
+                {
+                    throw new KvStoreException(KvErrorCodes.Overflow, $"Incrementing key '{key}' in table '{table}' ({value}) by {delta} overflows a 64-bit integer.");
+                }
+            }
+
+            var json = Encoding.UTF8.GetBytes(next.ToString(CultureInfo.InvariantCulture));
+            return [state.Put(keyBytes, key, json, ttl: null, current, keepTtl: true)];
+        }, cancellationToken).ConfigureAwait(false);
+        return result![0];
+    }
+
+    /// <inheritdoc />
+    public async Task<KvCommitResult> CommitAsync(KvBatch batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        KvValidator.Table(batch.Table, "batch.Table");
+        var ops = batch.Operations;
+        if (ops.Count == 0 || ops.Count > _options.MaxBatchOperations)
+        {
+            throw new KvValidationException(KvErrorCodes.InvalidArgument, nameof(batch), $"A batch needs 1 to {_options.MaxBatchOperations} operations; it has {ops.Count}.");
+        }
+
+        var keys = new List<byte[]>(ops.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var values = new byte[]?[ops.Count];
+        long totalBytes = 0;
+        for (var i = 0; i < ops.Count; i++)
+        {
+            var op = ops[i];
+            var name = $"batch.Operations[{i}]";
+            keys.Add(KvValidator.Key(op.Key, name + ".Key"));
+            if (!seen.Add(op.Key))
+            {
+                throw new KvValidationException(KvErrorCodes.InvalidArgument, name + ".Key", $"Key '{op.Key}' appears twice in the batch; each key may be changed once per batch.");
+            }
+
+            KvValidator.Revision(op.IfRevision, name + ".IfRevision");
+            if (op.Kind == KvBatchOperationKind.Put)
+            {
+                KvValidator.Json(op.Utf8Json.Span, _options.MaxValueBytes, name + ".Value");
+                KvValidator.Ttl(op.PutOptions?.Ttl, _options.MaxTtl, name + ".Ttl");
+                if (op.PutOptions is { IfAbsent: true, IfRevision: > 0 })
+                {
+                    throw new KvValidationException(KvErrorCodes.InvalidArgument, name, "IfAbsent and a non-zero IfRevision contradict each other.");
+                }
+
+                values[i] = op.Utf8Json.ToArray();
+                totalBytes += values[i]!.Length;
+            }
+        }
+
+        if (totalBytes > KvStoreOptions.HardMaxValueBytes)
+        {
+            throw new KvValidationException(KvErrorCodes.ValueTooLarge, nameof(batch), $"The batch carries {totalBytes} bytes of values; the limit is {KvStoreOptions.HardMaxValueBytes}.");
+        }
+
+        var entries = await WriteAsync("commit", batch.Table, keys, state =>
+        {
+            var planned = new List<PlannedWrite>(ops.Count);
+            for (var i = 0; i < ops.Count; i++)
+            {
+                var op = ops[i];
+                var current = state.Live(keys[i]);
+                if (op.Kind == KvBatchOperationKind.Put)
+                {
+                    var ifAbsent = op.PutOptions?.IfAbsent == true;
+                    CheckRevision(batch.Table, op.Key, ifAbsent ? 0 : op.IfRevision, current, ifAbsent);
+                    planned.Add(state.Put(keys[i], op.Key, values[i]!, op.PutOptions?.Ttl, current));
+                }
+                else
+                {
+                    CheckRevision(batch.Table, op.Key, op.IfRevision, current, ifAbsent: false);
+                    if (current is null)
+                    {
+                        throw new KvStoreException(KvErrorCodes.NotFound, $"Key '{op.Key}' in table '{batch.Table}' does not exist; the batch deletes only existing keys.");
+                    }
+
+                    planned.Add(state.Tombstone(keys[i], op.Key, current, KvEntryState.Deleted));
+                }
+            }
+
+            return planned;
+        }, cancellationToken).ConfigureAwait(false);
+        return new KvCommitResult(entries![^1].Revision, entries);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _dataSource.Dispose();
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    internal MySqlDataSource DataSource => _dataSource;
+
+    internal ILogger Logger => _logger;
+
+    private async Task<KvEntry> ChangeTtlAsync(string operation, string table, string key, TimeSpan? ttl, long? ifRevision, CancellationToken cancellationToken)
+    {
+        KvValidator.Table(table);
+        var keyBytes = KvValidator.Key(key);
+        KvValidator.Revision(ifRevision);
+        var result = await WriteAsync(operation, table, [keyBytes], state =>
+        {
+            var current = state.Live(keyBytes);
+            CheckRevision(table, key, ifRevision, current, ifAbsent: false);
+            if (current is null)
+            {
+                throw new KvStoreException(KvErrorCodes.NotFound, $"Key '{key}' in table '{table}' does not exist (or has expired); its TTL cannot be changed.");
+            }
+
+            return [state.Put(keyBytes, key, current.Value!, ttl, current)];
+        }, cancellationToken).ConfigureAwait(false);
+        return result![0];
+    }
+
+    private static void CheckRevision(string table, string key, long? expected, EntryRow? current, bool ifAbsent)
+    {
+        var currentRevision = current?.Revision ?? 0;
+        if (ifAbsent && current is not null)
+        {
+            throw new KvConflictException(table, key, null, currentRevision);
+        }
+
+        if (expected is { } rev && rev != currentRevision)
+        {
+            throw new KvConflictException(table, key, rev, currentRevision);
+        }
+    }
+
+    private static bool TryReadInteger(byte[] json, out long value)
+    {
+        var reader = new Utf8JsonReader(json);
+        value = 0;
+        if (!reader.Read() || reader.TokenType != JsonTokenType.Number)
+        {
+            return false;
+        }
+
+        // 5.0 and 1e3 are numbers but not integers: only plain digit sequences qualify.
+        return reader.ValueSpan.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0 && reader.TryGetInt64(out value) && !reader.Read();
+    }
+
+    private async Task<KvEntry> FastPutAsync(string table, string key, byte[] keyBytes, byte[] value, TimeSpan? ttl, CancellationToken cancellationToken)
+    {
+        var entries = await ExecuteAsync("put", table, async (connection, ct) =>
+        {
+            using var command = new MySqlCommand(KvSql.FastPut, connection);
+            command.Parameters.AddWithValue("@t", table);
+            command.Parameters.AddWithValue("@k", keyBytes);
+            command.Parameters.AddWithValue("@v", value);
+            command.Parameters.AddWithValue("@ttl", ttl is { } t ? (long)(t.Ticks / 10) : null);
+            return await RunCommitAsync(command, "put", table, async reader =>
+            {
+                await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                return new List<KvEntry> { EntryRow.Read(reader).ToEntry(table, key) };
+            }).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        return entries[0];
+    }
+
+    /// <summary>
+    /// The conditional write: round trip 1 locks the table row and reads the current rows; the pure
+    /// <paramref name="plan"/> decides (or throws a conflict, rolling back); round trip 2 writes and commits.
+    /// A null plan means "nothing to change": the transaction is rolled back and null returned.
+    /// </summary>
+    internal Task<IReadOnlyList<KvEntry>?> WriteAsync(string operation, string table, IReadOnlyList<byte[]> keys, Func<LockedState, List<PlannedWrite>?> plan, CancellationToken cancellationToken) =>
+        InLockedTableAsync<IReadOnlyList<KvEntry>>(operation, table, keys, (state, connection) =>
+        {
+            var writes = plan(state);
+            return writes is null || writes.Count == 0
+                ? (null, null)
+                : (BuildWriteCommand(connection, table, writes), writes.Select(w => w.ToEntry(table)).ToList());
+        }, cancellationToken);
+
+    /// <summary>
+    /// Runs a write transaction on one table: round trip 1 begins, locks the table's kv_tables row
+    /// (the one lock every KvStore write takes first) and reads the rows of <paramref name="keys"/> FOR UPDATE;
+    /// <paramref name="decide"/> returns the commit round trip (its SQL must end in COMMIT) and the result,
+    /// or a null command to roll back and return null.
+    /// </summary>
+    internal async Task<T?> InLockedTableAsync<T>(string operation, string table, IReadOnlyList<byte[]> keys, Func<LockedState, MySqlConnection, (MySqlCommand? Commit, T? Result)> decide, CancellationToken cancellationToken)
+        where T : class
+    {
+        return await ExecuteAsync(operation, table, async (connection, ct) =>
+        {
+            var finished = false;
+            try
+            {
+                LockedState state;
+                using (var command = new MySqlCommand(WithKeyList(KvSql.LockTableAndRead, keys.Count), connection))
+                {
+                    command.Parameters.AddWithValue("@t", table);
+                    AddKeyList(command, keys);
+                    using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    await reader.ReadAsync(ct).ConfigureAwait(false);
+                    state = new LockedState(table, (long)reader.GetUInt64(0), reader.GetDateTime(1));
+                    await reader.NextResultAsync(ct).ConfigureAwait(false);
+                    while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        state.Add(EntryRow.Read(reader));
+                    }
+                }
+
+                var (commit, result) = decide(state, connection);
+                if (commit is null)
+                {
+                    return null;
+                }
+
+                await using (commit.ConfigureAwait(false))
+                {
+                    await RunCommitAsync(commit, operation, table, _ => Task.FromResult(new List<KvEntry>())).ConfigureAwait(false);
+                }
+
+                finished = true;
+                return result;
+            }
+            finally
+            {
+                if (!finished)
+                {
+                    await RollbackAsync(connection).ConfigureAwait(false);
+                }
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static MySqlCommand BuildWriteCommand(MySqlConnection connection, string table, List<PlannedWrite> writes)
+    {
+        var sql = new StringBuilder(KvSql.UpdateTableRevision.Length + KvSql.UpsertEntriesPrefix.Length + (writes.Count * 64) + 256);
+        sql.Append(KvSql.UpdateTableRevision).Append(KvSql.UpsertEntriesPrefix);
+        var command = new MySqlCommand { Connection = connection };
+        command.Parameters.AddWithValue("@t", table);
+        command.Parameters.AddWithValue("@rev", writes[^1].Revision);
+        for (var i = 0; i < writes.Count; i++)
+        {
+            var w = writes[i];
+            if (i > 0)
+            {
+                sql.Append(',');
+            }
+
+            sql.Append(CultureInfo.InvariantCulture, $"(@t,@k{i},@v{i},@r{i},@cr{i},@ca{i},@ua{i},@ea{i},@s{i})");
+            command.Parameters.AddWithValue($"@k{i}", w.Key);
+            command.Parameters.AddWithValue($"@v{i}", w.Value);
+            command.Parameters.AddWithValue($"@r{i}", w.Revision);
+            command.Parameters.AddWithValue($"@cr{i}", w.CreatedRevision);
+            command.Parameters.AddWithValue($"@ca{i}", w.CreatedAt);
+            command.Parameters.AddWithValue($"@ua{i}", w.UpdatedAt);
+            command.Parameters.AddWithValue($"@ea{i}", w.ExpiresAt);
+            command.Parameters.AddWithValue($"@s{i}", (byte)w.State);
+        }
+
+        sql.Append(KvSql.UpsertEntriesSuffix).Append(KvSql.Commit);
+        command.CommandText = sql.ToString();
+        return command;
+    }
+
+    /// <summary>
+    /// Executes the round trip that contains COMMIT and reads every result, so that a failing COMMIT
+    /// surfaces here. Failures in this phase are classified as "outcome unknown" unless the server
+    /// reported an error (which stops the batch before COMMIT).
+    /// </summary>
+    private static async Task<List<KvEntry>> RunCommitAsync(MySqlCommand command, string operation, string table, Func<MySqlDataReader, Task<List<KvEntry>>> read)
+    {
+        try
+        {
+            // Once COMMIT is on the wire, cancellation must not abandon it: wait for the server's answer.
+            using var reader = await command.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+            var result = await read(reader).ConfigureAwait(false);
+            await DrainAsync(reader, CancellationToken.None).ConfigureAwait(false);
+            return result;
+        }
+        catch (Exception ex) when (KvFailure.Classify(ex, KvPhase.Commit, operation, table) is { } mapped)
+        {
+            throw mapped;
+        }
+    }
+
+    private static async Task DrainAsync(MySqlDataReader reader, CancellationToken ct)
+    {
+        while (await reader.NextResultAsync(ct).ConfigureAwait(false))
+        {
+        }
+    }
+
+    private static async Task RollbackAsync(MySqlConnection connection)
+    {
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            return;
+        }
+
+        try
+        {
+            using var rollback = new MySqlCommand(KvSql.Rollback, connection);
+            await rollback.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (MySqlException)
+        {
+            // The connection is unusable; closing it makes the server roll back.
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
+    private Task<T> ReadAsync<T>(string operation, string table, Func<MySqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken) =>
+        ExecuteAsync(operation, table, body, cancellationToken);
+
+    /// <summary>Opens a pooled connection and runs <paramref name="body"/> under the retry pipeline, with metrics.</summary>
+    private async Task<T> ExecuteAsync<T>(string operation, string table, Func<MySqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken)
+    {
+        using var activity = KvStoreTelemetry.ActivitySource.StartActivity("kvstore." + operation, ActivityKind.Client);
+        activity?.SetTag("db.system", "mysql");
+        activity?.SetTag("kvstore.table", table);
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "error";
+        try
+        {
+            var result = await _retry.ExecuteAsync(
+                async ct =>
+                {
+                    MySqlConnection connection;
+                    try
+                    {
+                        await EnsureSchemaAsync(ct).ConfigureAwait(false);
+                        connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (KvFailure.Classify(ex, KvPhase.Connect, operation, table) is KvTransientException transient)
+                    {
+                        throw transient;
+                    }
+
+                    await using (connection.ConfigureAwait(false))
+                    {
+                        try
+                        {
+                            return await body(connection, ct).ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (ex is not KvStoreException and not KvTransientException && KvFailure.Classify(ex, KvPhase.BeforeCommit, operation, table) is { } mapped)
+                        {
+                            throw mapped;
+                        }
+                    }
+                },
+                cancellationToken).ConfigureAwait(false);
+            outcome = "ok";
+            return result;
+        }
+        catch (KvTransientException ex)
+        {
+            throw new KvStoreException(
+                KvErrorCodes.Unavailable,
+                $"{operation} on table '{table}' failed after {_options.MaxRetryAttempts} retries ({ex.Reason}); nothing was committed.",
+                ex.InnerException);
+        }
+        catch (KvConflictException)
+        {
+            outcome = "conflict";
+            throw;
+        }
+        catch (KvStoreException ex) when (ex.Code == KvErrorCodes.OutcomeUnknown)
+        {
+            Log.OutcomeUnknown(_logger, operation, table, ex);
+            outcome = "unknown";
+            throw;
+        }
+        finally
+        {
+            var tags = new TagList { { "operation", operation }, { "outcome", outcome } };
+            KvStoreTelemetry.Operations.Add(1, tags);
+            KvStoreTelemetry.OperationDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
+        }
+    }
+
+    private async Task VerifySchemaAsync()
+    {
+        var version = await KvSchema.GetVersionAsync(_dataSource, CancellationToken.None).ConfigureAwait(false);
+        KvSchema.ThrowIfIncompatible(version);
+        Log.SchemaVerified(_logger, version);
+    }
+
+    private static string WithKeyList(string sql, int count)
+    {
+        var names = new StringBuilder(count * 6);
+        for (var i = 0; i < count; i++)
+        {
+            names.Append(i == 0 ? "@key" : ",@key").Append(i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return sql.Replace("@keys", names.ToString(), StringComparison.Ordinal);
+    }
+
+    private static void AddKeyList(MySqlCommand command, IReadOnlyList<byte[]> keys)
+    {
+        for (var i = 0; i < keys.Count; i++)
+        {
+            command.Parameters.AddWithValue("@key" + i.ToString(CultureInfo.InvariantCulture), keys[i]);
+        }
+    }
+
+    /// <summary>The smallest byte string greater than every string starting with <paramref name="prefix"/>; null if none.</summary>
+    private static byte[]? PrefixEnd(byte[] prefix)
+    {
+        for (var i = prefix.Length - 1; i >= 0; i--)
+        {
+            if (prefix[i] != 0xFF)
+            {
+                var end = prefix[..(i + 1)];
+                end[i]++;
+                return end;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,79 @@
+namespace KvStore.Storage;
+
+/// <summary>
+/// Every SQL statement KvStore runs. Text is constant; every value is a parameter.
+/// Writes run in READ COMMITTED and always lock the table's <c>kv_tables</c> row before any entry
+/// row, so KvStore's own transactions share one lock order and cannot deadlock each other.
+/// </summary>
+internal static class KvSql
+{
+    private const string Live = "state = 0 AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP(6))";
+
+    public const string Get =
+        $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND k = @k AND {Live}";
+
+    public const string GetMany =
+        $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND k IN (@keys) AND {Live}";
+
+    public const string TableRevision =
+        "SELECT rev, purged_rev FROM kv_tables WHERE name = @t";
+
+    /// <summary>A consistent read: run inside <c>START TRANSACTION WITH CONSISTENT SNAPSHOT</c>.</summary>
+    public const string ListPage =
+        $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND k > @after AND k >= @prefix AND k < @prefixEnd AND {Live} ORDER BY k LIMIT @limit";
+
+    public const string ListPageNoPrefixEnd =
+        $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND k > @after AND k >= @prefix AND {Live} ORDER BY k LIMIT @limit";
+
+    /// <summary>Everything (tombstones included) that changed after a revision; one range scan of ux_kv_entries_rev.</summary>
+    public const string ChangesAfter =
+        $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND rev > @after ORDER BY rev LIMIT @limit";
+
+    public const string BeginSnapshot =
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
+
+    /// <summary>
+    /// The unconditional put in one round trip: bump the table revision (LAST_INSERT_ID carries it to
+    /// the next statement), upsert the entry, read it back and commit. A key that is absent, a tombstone
+    /// or expired is (re-)created: its created_rev/created_at restart. In ON DUPLICATE KEY UPDATE the
+    /// assignments run left to right, so the created_* columns are computed before state and expires_at change.
+    /// </summary>
+    public const string FastPut =
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;" +
+        "START TRANSACTION;" +
+        "INSERT INTO kv_tables (name, rev, purged_rev, created_at) VALUES (@t, LAST_INSERT_ID(1), 0, UTC_TIMESTAMP(6)) " +
+        "ON DUPLICATE KEY UPDATE rev = LAST_INSERT_ID(rev + 1);" +
+        "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, expires_at, state) " +
+        "VALUES (@t, @k, @v, LAST_INSERT_ID(), LAST_INSERT_ID(), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), " +
+        "IF(@ttl IS NULL, NULL, UTC_TIMESTAMP(6) + INTERVAL @ttl MICROSECOND), 0) " +
+        "ON DUPLICATE KEY UPDATE " +
+        "created_rev = IF(state <> 0 OR expires_at <= UTC_TIMESTAMP(6), VALUES(rev), created_rev), " +
+        "created_at = IF(state <> 0 OR expires_at <= UTC_TIMESTAMP(6), VALUES(created_at), created_at), " +
+        "v = VALUES(v), rev = VALUES(rev), updated_at = VALUES(updated_at), expires_at = VALUES(expires_at), state = 0;" +
+        $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND k = @k;" +
+        "COMMIT";
+
+    /// <summary>
+    /// First round trip of a conditional write: begin, lock the table row (creating it at revision 0
+    /// if new; a rollback removes it again), read the revision, the server clock and the current rows.
+    /// </summary>
+    public const string LockTableAndRead =
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;" +
+        "START TRANSACTION;" +
+        "INSERT INTO kv_tables (name, rev, purged_rev, created_at) VALUES (@t, 0, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE rev = rev;" +
+        "SELECT rev, UTC_TIMESTAMP(6) FROM kv_tables WHERE name = @t;" +
+        $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND k IN (@keys) FOR UPDATE";
+
+    public const string UpdateTableRevision = "UPDATE kv_tables SET rev = @rev WHERE name = @t;";
+
+    public const string UpsertEntriesPrefix =
+        "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, expires_at, state) VALUES ";
+
+    public const string UpsertEntriesSuffix =
+        " ON DUPLICATE KEY UPDATE v = VALUES(v), rev = VALUES(rev), created_rev = VALUES(created_rev), " +
+        "created_at = VALUES(created_at), updated_at = VALUES(updated_at), expires_at = VALUES(expires_at), state = VALUES(state);";
+
+    public const string Commit = "COMMIT";
+
+    public const string Rollback = "ROLLBACK";
+}
