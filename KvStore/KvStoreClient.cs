@@ -266,7 +266,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     {
         KvValidator.Table(table);
         var keyBytes = KvValidator.Key(key);
-        KvValidator.Json(utf8Json.Span, _options.MaxValueBytes);
+        var element = KvValidator.Json(utf8Json.Span, _options.MaxValueBytes);
         var ttl = KvValidator.Ttl(options?.Ttl, _options.MaxTtl);
         KvValidator.Revision(options?.IfRevision);
         if (options is { IfAbsent: true, IfRevision: > 0 })
@@ -277,7 +277,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         var value = utf8Json.ToArray();
         if (options is null || (options.IfRevision is null && !options.IfAbsent))
         {
-            return await FastPutAsync(table, key, keyBytes, value, ttl, cancellationToken).ConfigureAwait(false);
+            return await FastPutAsync(table, key, keyBytes, value, element, ttl, cancellationToken).ConfigureAwait(false);
         }
 
         var expected = options.IfAbsent ? 0 : options.IfRevision;
@@ -479,7 +479,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         return reader.ValueSpan.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0 && reader.TryGetInt64(out value) && !reader.Read();
     }
 
-    private async Task<KvEntry> FastPutAsync(string table, string key, byte[] keyBytes, byte[] value, TimeSpan? ttl, CancellationToken cancellationToken)
+    private async Task<KvEntry> FastPutAsync(string table, string key, byte[] keyBytes, byte[] value, JsonElement element, TimeSpan? ttl, CancellationToken cancellationToken)
     {
         var entries = await ExecuteAsync("put", table, async (connection, ct) =>
         {
@@ -491,7 +491,18 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
             return await RunCommitAsync(command, "put", table, async reader =>
             {
                 await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
-                return new List<KvEntry> { EntryRow.Read(reader).ToEntry(table, key) };
+                return new List<KvEntry>
+                {
+                    new(
+                        table,
+                        key,
+                        element,
+                        (long)reader.GetUInt64(0),
+                        (long)reader.GetUInt64(1),
+                        EntryRow.Utc(reader.GetDateTime(2)),
+                        EntryRow.Utc(reader.GetDateTime(3)),
+                        reader.IsDBNull(4) ? null : EntryRow.Utc(reader.GetDateTime(4))),
+                };
             }).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
         return entries[0];

@@ -25,7 +25,7 @@ internal sealed class KvExpiryService : BackgroundService
         "SELECT tbl, k FROM kv_entries WHERE expires_at <= UTC_TIMESTAMP(6) AND state = 0 ORDER BY expires_at LIMIT @limit";
 
     private const string OldTombstones =
-        "SELECT tbl, k FROM kv_entries WHERE state IN (1, 2) AND updated_at < UTC_TIMESTAMP(6) - INTERVAL @retention MICROSECOND ORDER BY state, updated_at LIMIT @limit";
+        "SELECT tbl, k FROM kv_entries WHERE tombstoned_at < UTC_TIMESTAMP(6) - INTERVAL @retention MICROSECOND ORDER BY tombstoned_at LIMIT @limit";
 
     private readonly KvStoreClient _client;
     private readonly KvExpiryOptions _options;

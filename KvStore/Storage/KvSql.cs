@@ -39,7 +39,6 @@ internal static class KvSql
     /// assignments run left to right, so the created_* columns are computed before state and expires_at change.
     /// </summary>
     public const string FastPut =
-        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;" +
         "START TRANSACTION;" +
         "INSERT INTO kv_tables (name, rev, purged_rev, created_at) VALUES (@t, LAST_INSERT_ID(1), 0, UTC_TIMESTAMP(6)) " +
         "ON DUPLICATE KEY UPDATE rev = LAST_INSERT_ID(rev + 1);" +
@@ -50,7 +49,7 @@ internal static class KvSql
         "created_rev = IF(state <> 0 OR expires_at <= UTC_TIMESTAMP(6), VALUES(rev), created_rev), " +
         "created_at = IF(state <> 0 OR expires_at <= UTC_TIMESTAMP(6), VALUES(created_at), created_at), " +
         "v = VALUES(v), rev = VALUES(rev), updated_at = VALUES(updated_at), expires_at = VALUES(expires_at), state = 0;" +
-        $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND k = @k;" +
+        "SELECT rev, created_rev, created_at, updated_at, expires_at FROM kv_entries WHERE tbl = @t AND k = @k;" +
         "COMMIT";
 
     /// <summary>

@@ -70,8 +70,11 @@ internal static class KvValidator
         return bytes;
     }
 
-    /// <summary>Checks that <paramref name="utf8Json"/> is exactly one JSON value of acceptable size.</summary>
-    public static void Json(ReadOnlySpan<byte> utf8Json, int maxBytes, string parameterName = "value")
+    /// <summary>
+    /// Checks that <paramref name="utf8Json"/> is exactly one JSON value of acceptable size and
+    /// returns it parsed (one pass: validation and parsing are the same work).
+    /// </summary>
+    public static JsonElement Json(ReadOnlySpan<byte> utf8Json, int maxBytes, string parameterName = "value")
     {
         if (utf8Json.Length > maxBytes)
         {
@@ -89,15 +92,13 @@ internal static class KvValidator
         try
         {
             var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 64 });
-            if (!reader.Read() || !reader.TrySkip())
-            {
-                throw new JsonException("incomplete document");
-            }
-
+            var element = JsonElement.ParseValue(ref reader);
             if (reader.Read())
             {
                 throw new JsonException("more than one JSON value");
             }
+
+            return element;
         }
         catch (JsonException ex)
         {

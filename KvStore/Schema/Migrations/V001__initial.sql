@@ -35,12 +35,14 @@ CREATE TABLE IF NOT EXISTS kv_entries (
   updated_at  DATETIME(6)      NOT NULL,
   expires_at  DATETIME(6)      NULL,
   state       TINYINT UNSIGNED NOT NULL DEFAULT 0,
+  -- NULL for live keys, so puts on live keys never touch its index (unlike (state, updated_at)).
+  tombstoned_at DATETIME(6) AS (IF(state <> 0, updated_at, NULL)) VIRTUAL,
   PRIMARY KEY (tbl, k),
   -- "Everything in table T changed after revision R" is one range scan (resume, changes feed).
   UNIQUE KEY ux_kv_entries_rev (tbl, rev),
   -- The expiry service finds due keys and old tombstones without scanning live data.
   KEY ix_kv_entries_expires (expires_at),
-  KEY ix_kv_entries_tombstones (state, updated_at)
+  KEY ix_kv_entries_tombstones (tombstoned_at)
 ) ENGINE=InnoDB;
 
 -- Durable positions of named change-stream readers (KvStore.Cdc checkpoints).
