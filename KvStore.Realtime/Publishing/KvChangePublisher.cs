@@ -1,0 +1,183 @@
+using KvStore.Cdc;
+using KvStore.Realtime.Diagnostics;
+using KvStore.Realtime.Hubs;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KvStore.Realtime.Publishing;
+
+/// <summary>
+/// Reads committed change batches from the change source and publishes them to table groups through
+/// <see cref="IHubContext{THub}"/> (in-process, or through a backplane from a separate process).
+/// A batch is acknowledged only when every frame carrying it has been handed to SignalR, so a crash
+/// never loses a change that was acknowledged. Also sends <c>progress</c> and <c>presence</c>.
+/// </summary>
+internal sealed class KvChangePublisher : BackgroundService
+{
+    private readonly IKvChangeSource? _source;
+    private readonly IHubContext<KvHub> _hub;
+    private readonly KvSubscriptions _subscriptions;
+    private readonly KvRealtimeOptions _options;
+    private readonly ILogger _logger;
+    private readonly TableFramer _framer;
+    private readonly AckTracker _acks;
+
+    public KvChangePublisher(IHubContext<KvHub> hub, KvSubscriptions subscriptions, IOptions<KvRealtimeOptions> options, ILogger<KvChangePublisher> logger, IKvChangeSource? source = null)
+    {
+        _source = source;
+        _hub = hub;
+        _subscriptions = subscriptions;
+        _options = options.Value;
+        _logger = logger;
+        _acks = new AckTracker(source);
+        Enabled = source is not null && _options.RunPublisher;
+        _framer = new TableFramer(TimeSpan.FromSeconds(1.0 / _options.MaxFramesPerSecondPerTable), _options.TimeProvider, SendFrame);
+    }
+
+    /// <summary>Raised after a batch is acknowledged (tests await it).</summary>
+    public event Action<KvChangeBatch>? Acknowledged
+    {
+        add => _acks.Acknowledged += value;
+        remove => _acks.Acknowledged -= value;
+    }
+
+    /// <summary>True when this process reads the change stream (a source is registered and RunPublisher is on).</summary>
+    public bool Enabled { get; }
+
+    /// <summary>The change source's state, or null when the publisher does not run here.</summary>
+    public KvChangeSourceStatus? SourceStatus => Enabled ? _source!.Status : null;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!Enabled || _source is null)
+        {
+            return;
+        }
+
+        Log.PublisherStarted(_logger);
+        var timers = RunTimersAsync(stoppingToken);
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var batch in _source.ReadAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    failures = 0;
+                    Publish(batch);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (KvResyncRequiredException ex)
+            {
+                // Continue from now, then have every subscriber catch up from the database (tombstones
+                // and the purge horizon make that exact); resubscribing clients drop duplicates by revision.
+                await _source.ResetToCurrentPositionAsync(stoppingToken).ConfigureAwait(false);
+                Log.ResyncBroadcast(_logger, ex.Message);
+                foreach (var (table, _) in _subscriptions.Tables())
+                {
+                    await _hub.Clients.Group(KvSubscriptions.GroupName(table))
+                        .SendAsync("resync", new ResyncMessage(table, "change stream resynchronized"), stoppingToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex)
+            {
+                Log.PublisherFailed(_logger, ex);
+                failures++;
+                var delay = TimeSpan.FromMilliseconds(Math.Min(10_000, 100 * Math.Pow(2, Math.Min(failures, 7))));
+                try
+                {
+                    await Task.Delay(delay, _options.TimeProvider, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+
+        await timers.ConfigureAwait(false);
+    }
+
+    internal void Publish(KvChangeBatch batch)
+    {
+        RealtimeTelemetry.ChangeBatches.Add(1);
+        var byTable = batch.Changes.GroupBy(c => c.Table, StringComparer.Ordinal).ToList();
+        var ack = _acks.Track(batch, byTable.Count);
+        foreach (var group in byTable)
+        {
+            _framer.Add(group.Key, group.ToList(), ack);
+        }
+    }
+
+    private void SendFrame(string table, IReadOnlyList<KvChange> changes, IReadOnlyList<AckTracker.Entry> acks)
+    {
+        var ordered = changes.OrderBy(c => c.Revision).Select(KvEntryDto.From).ToList();
+        var revision = changes.Max(c => c.Revision);
+        RealtimeTelemetry.Frames.Add(1);
+        var send = _hub.Clients.Group(KvSubscriptions.GroupName(table)).SendAsync("changes", new ChangesMessage(table, revision, ordered));
+        _subscriptions.ObserveRevision(table, revision);
+        if (send.IsCompletedSuccessfully)
+        {
+            _acks.Done(acks);
+        }
+        else
+        {
+            _ = CompleteAsync(send, acks);
+        }
+    }
+
+    private async Task CompleteAsync(Task send, IReadOnlyList<AckTracker.Entry> acks)
+    {
+        try
+        {
+            await send.ConfigureAwait(false);
+            _acks.Done(acks);
+        }
+        catch (Exception ex)
+        {
+            // Not acknowledged: after a restart the stream delivers these changes again.
+            Log.PublisherFailed(_logger, ex);
+        }
+    }
+
+    private async Task RunTimersAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), _options.TimeProvider);
+        var sinceProgress = TimeSpan.Zero;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                foreach (var table in _subscriptions.TakePresenceChanges())
+                {
+                    await _hub.Clients.Group(KvSubscriptions.GroupName(table))
+                        .SendAsync("presence", new PresenceMessage(table, _subscriptions.Count(table)), stoppingToken).ConfigureAwait(false);
+                }
+
+                _framer.Sweep();
+                sinceProgress += TimeSpan.FromSeconds(1);
+                if (sinceProgress >= _options.ProgressInterval)
+                {
+                    sinceProgress = TimeSpan.Zero;
+                    foreach (var (table, _) in _subscriptions.Tables())
+                    {
+                        if (_subscriptions.KnownRevision(table) is { } revision)
+                        {
+                            await _hub.Clients.Group(KvSubscriptions.GroupName(table))
+                                .SendAsync("progress", new ProgressMessage(table, revision), stoppingToken).ConfigureAwait(false);
+                        }
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}
