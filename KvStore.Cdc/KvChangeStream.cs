@@ -36,6 +36,7 @@ public sealed class KvChangeStream : IKvChangeSource, IAsyncDisposable
     private KvStreamPosition? _persisted;
     private uint _currentServerId;
     private int _reading;
+    private int _disposed;
     private bool _resetRequested;
     private BinlogStartPosition? _resumeFrom;
     private bool _persistStart;
@@ -205,6 +206,12 @@ public sealed class KvChangeStream : IKvChangeSource, IAsyncDisposable
     /// <summary>Persists the last acknowledged position and releases the leader lock.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: DI may dispose the same instance under two registrations.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_flusherStop is not null)
         {
             await _flusherStop.CancelAsync().ConfigureAwait(false);

@@ -1,17 +1,36 @@
+using System.Globalization;
 using KvStore.Bench;
 
-// dotnet run -c Release --project bench/KvStore.Bench -- [store] [--seconds N]
+// dotnet run -c Release --project bench/KvStore.Bench -- store [--seconds N]
+// dotnet run -c Release --project bench/KvStore.Bench -- cdc [--mb N] [--rate N] [--seconds N] [--only decode|latency]
 // Each benchmark starts its own MariaDB and measures KvStore against a baseline in the same run.
-var seconds = args.SkipWhile(a => a != "--seconds").Skip(1).Select(int.Parse).DefaultIfEmpty(4).First();
 var which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? "store";
 switch (which)
 {
     case "store":
-        await StoreBenchmark.RunAsync(TimeSpan.FromSeconds(seconds));
+        await StoreBenchmark.RunAsync(TimeSpan.FromSeconds(Option("--seconds", 4)));
+        break;
+    case "cdc":
+        var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
+        if (only is not (null or "decode" or "latency"))
+        {
+            Console.Error.WriteLine($"--only takes 'decode' or 'latency', not '{only}'");
+            return 2;
+        }
+
+        await CdcBenchmark.RunAsync(
+            targetMegabytes: Option("--mb", 100),
+            rate: Option("--rate", 2000),
+            duration: TimeSpan.FromSeconds(Option("--seconds", 10)),
+            decode: only is null or "decode",
+            latency: only is null or "latency");
         break;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{which}'; known: store");
+        Console.Error.WriteLine($"unknown benchmark '{which}'; known: store, cdc");
         return 2;
 }
 
 return 0;
+
+int Option(string name, int fallback) =>
+    args.SkipWhile(a => a != name).Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).DefaultIfEmpty(fallback).First();

@@ -1,0 +1,139 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Claims;
+using KvStore.Cdc;
+using KvStore.TestInfrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace KvStore.Realtime.Tests;
+
+/// <summary>A real Kestrel host with KvStore, the CDC reader and the realtime hub/API on a free port.</summary>
+public sealed class RealtimeHost : IAsyncDisposable
+{
+    private WebApplication? _app;
+
+    private RealtimeHost(string connectionString, int port, Action<KvRealtimeOptions>? configure)
+    {
+        ConnectionString = connectionString;
+        Port = port;
+        Configure = configure;
+    }
+
+    public string ConnectionString { get; }
+
+    public int Port { get; }
+
+    public Action<KvRealtimeOptions>? Configure { get; }
+
+    public string BaseUrl => $"http://127.0.0.1:{Port}";
+
+    public IServiceProvider Services => _app!.Services;
+
+    /// <summary>Tables whose name starts with "secret" are unreadable; "readonly" ones unwritable.</summary>
+    public static IKvAccessPolicy TestPolicy { get; } = KvAccessPolicies.Create(
+        (_, table) => !table.StartsWith("secret", StringComparison.Ordinal),
+        (_, table) => !table.StartsWith("secret", StringComparison.Ordinal) && !table.StartsWith("readonly", StringComparison.Ordinal));
+
+    public static async Task<RealtimeHost> StartAsync(string connectionString, Action<KvRealtimeOptions>? configure = null, int? port = null, bool waitForStream = true)
+    {
+        var host = new RealtimeHost(connectionString, port ?? FreePort(), configure);
+        await host.StartAsync(waitForStream);
+        return host;
+    }
+
+    public async Task StartAsync(bool waitForStream = true)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(BaseUrl);
+        builder.Logging.ClearProviders();
+        builder.Services.AddKvStore(ConnectionString);
+        builder.Services.AddKvStoreExpiry(o =>
+        {
+            o.Interval = TimeSpan.FromMilliseconds(50);
+            o.LockName = "expiry-" + new MySqlConnector.MySqlConnectionStringBuilder(ConnectionString).Database;
+        });
+        builder.Services.AddKvChangeStream(o =>
+        {
+            o.ConnectionString = ConnectionString;
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+            o.LeaderRetryInterval = TimeSpan.FromMilliseconds(200);
+            o.ReconnectBaseDelay = TimeSpan.FromMilliseconds(50);
+            o.MaxReconnectDelay = TimeSpan.FromMilliseconds(500);
+        });
+        builder.Services.AddSingleton(TestPolicy);
+        builder.Services.AddKvRealtime(o =>
+        {
+            o.ProgressInterval = TimeSpan.FromSeconds(1);
+            Configure?.Invoke(o);
+        });
+        _app = builder.Build();
+        _app.MapKvHub("/hubs/kv");
+        _app.MapKvApi("/v1");
+        _app.MapKvHealth();
+        await _app.StartAsync();
+        if (!waitForStream)
+        {
+            return;
+        }
+
+        // Changes are published once the CDC reader streams; wait for it (with a deadline).
+        var stream = _app.Services.GetRequiredService<KvChangeStream>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (stream.Status.State != "streaming")
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The change stream did not start: {stream.Status}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    public async Task StopAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            _app = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>A fresh database with the schema, and one realtime host on it, per test class.</summary>
+public sealed class RealtimeFixture : TestDatabase
+{
+    public RealtimeHost Host { get; private set; } = null!;
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        await KvSchema.MigrateAsync(ConnectionString);
+        Host = await RealtimeHost.StartAsync(ConnectionString, o => o.SubscriberLimit = t => t.StartsWith("small", StringComparison.Ordinal) ? 2 : null);
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await Host.DisposeAsync();
+
+        await base.DisposeAsync();
+    }
+}
+
+internal static class ClaimsExtensions
+{
+    public static ClaimsPrincipal Anonymous => new(new ClaimsIdentity());
+}
