@@ -1,0 +1,57 @@
+using Microsoft.AspNetCore.SignalR.Client;
+
+namespace KvStore.Realtime.Tests;
+
+public sealed class RealtimeLimitTests(RealtimeFixture fx) : IClassFixture<RealtimeFixture>
+{
+    [Fact]
+    public async Task Connections_beyond_the_cap_are_closed_with_a_reason()
+    {
+        await using var host = await RealtimeHost.StartAsync(fx.ConnectionString, o => o.MaxConnections = 1, waitForStream: false);
+        await using var first = await KvTestClient.ConnectAsync(host.BaseUrl);
+        var second = new HubConnectionBuilder().WithUrl(host.BaseUrl + "/hubs/kv").Build();
+        var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        second.Closed += ex =>
+        {
+            closed.TrySetResult(ex);
+            return Task.CompletedTask;
+        };
+
+        try
+        {
+            await second.StartAsync();
+        }
+        catch (Exception ex)
+        {
+            closed.TrySetResult(ex);
+        }
+
+        var reason = await closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Contains("connection_limit", reason?.Message ?? string.Empty);
+        // The first connection is unaffected.
+        var result = await first.SubscribeAsync("t-" + Guid.NewGuid().ToString("N")[..8]);
+        Assert.Equal("snapshot", result.Mode);
+        await second.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_message_over_the_size_limit_closes_the_connection_and_writes_nothing()
+    {
+        await using var host = await RealtimeHost.StartAsync(fx.ConnectionString, o => o.MaxMessageBytes = 4096, waitForStream: false);
+        await using var client = await KvTestClient.ConnectAsync(host.BaseUrl);
+        var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Connection.Closed += ex =>
+        {
+            closed.TrySetResult(ex);
+            return Task.CompletedTask;
+        };
+        var table = "t-" + Guid.NewGuid().ToString("N")[..8];
+
+        var put = client.Connection.InvokeAsync<KvEntryDto>("Put", table, "k", JsonValues.Of("\"" + new string('x', 10_000) + "\""), null);
+        await Assert.ThrowsAnyAsync<Exception>(() => put);
+        await closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var kv = (KvStoreClient)fx.Host.Services.GetService(typeof(KvStoreClient))!;
+        Assert.Equal(0, await kv.GetTableRevisionAsync(table));
+    }
+}
