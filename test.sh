@@ -4,7 +4,7 @@
 # Ends with one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
-bash scripts/prerequisites.sh || exit 1
+bash scripts/prerequisites.sh chromium || exit 1   # chromium: tests/KvStore.Samples.Tests
 
 log=$(mktemp)
 dotnet test KvStore.sln --nologo "$@" 2>&1 | tee "$log"

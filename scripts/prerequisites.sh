@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what KvStore's demo and tests need on Debian 12 when it is missing:
-# MariaDB server and client (the tests and the demo start their own private mariadbd).
-# Later features add their packages here (Chromium for browser tests, Redis for the backplane).
+# MariaDB server and client (the tests and the demo start their own private mariadbd), npm (the demo
+# web app's build restores @microsoft/signalr from package-lock.json), and on request:
+#   chromium   headless Chromium for the browser tests (tests/KvStore.Samples.Tests)
+#   redis      Redis for the backplane
 set -euo pipefail
 
 need=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 for extra in "$@"; do
   case "$extra" in
     chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core) ;;
