@@ -161,8 +161,17 @@ internal sealed class KvChangeProjector(string database, string entriesTable = "
 
     private static JsonElement ParseJson(ReadOnlySpan<byte> utf8)
     {
-        var reader = new Utf8JsonReader(utf8);
-        return JsonElement.ParseValue(ref reader);
+        try
+        {
+            var reader = new Utf8JsonReader(utf8);
+            return JsonElement.ParseValue(ref reader);
+        }
+        catch (JsonException)
+        {
+            // KvStore only writes valid JSON; a value written by hand may not be. Forward it as a JSON
+            // string rather than stopping the stream for good on a row it can never get past.
+            return JsonSerializer.SerializeToElement(Encoding.UTF8.GetString(utf8));
+        }
     }
 
     private int[] Ordinals(TableMapEvent map)

@@ -24,7 +24,7 @@ internal sealed class LeaderLock(string connectionString, string lockName) : IAs
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             var acquired = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
-                "SELECT GET_LOCK(@name, 0)", new { name = lockName }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                "SET SESSION wait_timeout = 30; SELECT GET_LOCK(@name, 0)", new { name = lockName }, cancellationToken: cancellationToken)).ConfigureAwait(false);
             if (acquired == 1)
             {
                 _connection = connection;

@@ -60,7 +60,7 @@ internal sealed class KvExpiryService : BackgroundService
                 await using var lockConnectionScope = lockConnection.ConfigureAwait(false);
                 await lockConnection.OpenAsync(stoppingToken).ConfigureAwait(false);
                 var acquired = await lockConnection.ExecuteScalarAsync<long?>(new CommandDefinition(
-                    "SELECT GET_LOCK(@name, 0)", new { name = _options.LockName }, cancellationToken: stoppingToken)).ConfigureAwait(false);
+                    "SET SESSION wait_timeout = 30; SELECT GET_LOCK(@name, 0)", new { name = _options.LockName }, cancellationToken: stoppingToken)).ConfigureAwait(false);
                 if (acquired != 1)
                 {
                     await Task.Delay(_options.Interval, _time, stoppingToken).ConfigureAwait(false);

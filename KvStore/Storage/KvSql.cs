@@ -39,6 +39,9 @@ internal static class KvSql
     /// assignments run left to right, so the created_* columns are computed before state and expires_at change.
     /// </summary>
     public const string FastPut =
+        // READ COMMITTED keeps InnoDB from taking next-key (gap) locks that reach into the key range
+        // of a neighbouring table, which could otherwise order two tables' transactions into a cycle.
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;" +
         "START TRANSACTION;" +
         "INSERT INTO kv_tables (name, rev, purged_rev, created_at) VALUES (@t, LAST_INSERT_ID(1), 0, UTC_TIMESTAMP(6)) " +
         "ON DUPLICATE KEY UPDATE rev = LAST_INSERT_ID(rev + 1);" +

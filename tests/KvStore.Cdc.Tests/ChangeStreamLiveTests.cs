@@ -127,6 +127,22 @@ public sealed class ChangeStreamLiveTests(CdcDatabase db) : IClassFixture<CdcDat
     }
 
     [Fact]
+    public async Task Invalid_json_written_by_hand_is_forwarded_as_a_string_and_the_stream_goes_on()
+    {
+        var table = NewTable();
+        await Kv.PutAsync(table, "a", Json("1"));
+        await using var probe = await StreamProbe.StartAsync(db.NewStream());
+
+        await db.ExecuteAsync($"UPDATE kv_entries SET v = 'not json' WHERE tbl = '{table}' AND k = 'a'");
+        await Kv.PutAsync(table, "b", Json("2"));
+        var broken = await probe.NextAsync();
+        var next = await probe.NextAsync();
+
+        Assert.Equal("not json", Assert.Single(broken.Changes).Value.GetString());
+        Assert.Equal("b", Assert.Single(next.Changes).Key);
+    }
+
+    [Fact]
     public async Task Batch_position_round_trips_as_a_resume_token()
     {
         var table = NewTable();

@@ -48,6 +48,18 @@ public sealed class KvDatabase : TestDatabase
         return value is null or DBNull ? null : Convert.ToInt64(value);
     }
 
+    /// <summary>The "LATEST DETECTED DEADLOCK" section of SHOW ENGINE INNODB STATUS, for failure messages.</summary>
+    public async Task<string> LatestDeadlockAsync()
+    {
+        await using var connection = await OpenAsync();
+        await using var command = new MySqlCommand("SHOW ENGINE INNODB STATUS", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var status = await reader.ReadAsync() ? reader.GetString(2) : string.Empty;
+        var start = status.IndexOf("LATEST DETECTED DEADLOCK", StringComparison.Ordinal);
+        var end = status.IndexOf("TRANSACTIONS\n", start < 0 ? 0 : start, StringComparison.Ordinal);
+        return start < 0 ? "(no deadlock recorded)" : status[start..(end < 0 ? Math.Min(status.Length, start + 4000) : end)];
+    }
+
     /// <summary>Waits (with a deadline) until the database server's clock has passed <paramref name="instant"/>.</summary>
     public async Task WaitForServerTimeAsync(DateTimeOffset instant, TimeSpan? timeout = null)
     {
