@@ -139,12 +139,14 @@ internal sealed class KvHub(
         if (resumeFrom is { } from)
         {
             var changes = await kv.GetChangesAsync(table, from, pageSize, ct).ConfigureAwait(false);
-            if (changes.HistoryAvailable)
+            // A revision above the table's was never committed here (e.g. lost in a failover): the
+            // client's state is not a prefix of ours, so it must start over from a snapshot.
+            if (changes.HistoryAvailable && from <= changes.Revision)
             {
                 RealtimeTelemetry.Subscribes.Add(1, new KeyValuePair<string, object?>("mode", "resume"));
                 return new SubscribeResult(
                     table,
-                    changes.HasMore ? changes.Changes[^1].Revision : Math.Max(changes.Revision, from),
+                    changes.HasMore ? changes.Changes[^1].Revision : changes.Revision,
                     changes.Changes.Select(KvEntryDto.From).ToList(),
                     !changes.HasMore,
                     false,

@@ -132,6 +132,20 @@ public sealed class RealtimeHubTests(RealtimeFixture fx) : IClassFixture<Realtim
     }
 
     [Fact]
+    public async Task Resume_from_a_revision_the_table_never_reached_returns_reset()
+    {
+        var table = NewTable();
+        await Kv.PutAsync(table, "a", 1);
+        await using var client = await KvTestClient.ConnectAsync(fx.Host.BaseUrl);
+
+        var result = await client.SubscribeAsync(table, resumeFrom: 50);
+
+        Assert.True(result.Reset);
+        Assert.Equal(1, result.Revision);
+        Assert.Equal(["a"], result.Entries.Select(e => e.Key));
+    }
+
+    [Fact]
     public async Task The_subscriber_after_the_limit_gets_a_clear_error_code()
     {
         var table = NewTable("small");
