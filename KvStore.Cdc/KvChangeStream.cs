@@ -6,6 +6,7 @@ using KvStore.Cdc.Diagnostics;
 using KvStore.Cdc.Events;
 using KvStore.Cdc.Protocol;
 using KvStore.Cdc.Streaming;
+using KvStore.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;

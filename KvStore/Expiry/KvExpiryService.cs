@@ -1,4 +1,3 @@
-using System.Data;
 using System.Globalization;
 using System.Text;
 using Dapper;
@@ -52,16 +51,13 @@ internal sealed class KvExpiryService : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var leaderLock = new LeaderLock(_client.Options.ConnectionString, _options.LockName);
+        await using var leaderLockScope = leaderLock.ConfigureAwait(false);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                var lockConnection = new MySqlConnection(new MySqlConnectionStringBuilder(_client.Options.ConnectionString) { Pooling = false }.ConnectionString);
-                await using var lockConnectionScope = lockConnection.ConfigureAwait(false);
-                await lockConnection.OpenAsync(stoppingToken).ConfigureAwait(false);
-                var acquired = await lockConnection.ExecuteScalarAsync<long?>(new CommandDefinition(
-                    "SET SESSION wait_timeout = 30; SELECT GET_LOCK(@name, 0)", new { name = _options.LockName }, cancellationToken: stoppingToken)).ConfigureAwait(false);
-                if (acquired != 1)
+                if (!await leaderLock.TryAcquireAsync(stoppingToken).ConfigureAwait(false))
                 {
                     await Task.Delay(_options.Interval, _time, stoppingToken).ConfigureAwait(false);
                     continue;
@@ -71,16 +67,9 @@ internal sealed class KvExpiryService : BackgroundService
                 Log.ExpiryLeader(_logger, _options.LockName);
                 try
                 {
-                    while (!stoppingToken.IsCancellationRequested)
+                    // Still the holder? If the lock connection died, another instance may already be active.
+                    while (!stoppingToken.IsCancellationRequested && await leaderLock.StillHeldAsync(stoppingToken).ConfigureAwait(false))
                     {
-                        // Still the holder? If the lock connection died, another instance may already be active.
-                        var holder = await lockConnection.ExecuteScalarAsync<long?>(new CommandDefinition(
-                            "SELECT IS_USED_LOCK(@name) = CONNECTION_ID()", new { name = _options.LockName }, cancellationToken: stoppingToken)).ConfigureAwait(false);
-                        if (holder != 1)
-                        {
-                            break;
-                        }
-
                         var (expired, purged) = await RunCycleAsync(stoppingToken).ConfigureAwait(false);
                         if (expired + purged < _options.BatchSize)
                         {
@@ -91,17 +80,7 @@ internal sealed class KvExpiryService : BackgroundService
                 finally
                 {
                     SetActive(false);
-                    if (lockConnection.State == ConnectionState.Open)
-                    {
-                        try
-                        {
-                            await lockConnection.ExecuteAsync(new CommandDefinition("DO RELEASE_LOCK(@name)", new { name = _options.LockName })).ConfigureAwait(false);
-                        }
-                        catch (MySqlException)
-                        {
-                            // Closing the connection releases the lock anyway.
-                        }
-                    }
+                    await leaderLock.ReleaseAsync().ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -2,12 +2,14 @@ using System.Data;
 using Dapper;
 using MySqlConnector;
 
-namespace KvStore.Cdc.Streaming;
+namespace KvStore.Storage;
 
 /// <summary>
-/// One active reader per stream across processes: a MySQL <c>GET_LOCK</c> held on a dedicated,
+/// One active instance across processes (the expiry service, a change-stream reader): a MySQL <c>GET_LOCK</c> held on a dedicated,
 /// unpooled connection. If the holder dies its connection closes, the server releases the lock, and a
-/// standby polling for it takes over.
+/// standby polling for it takes over. The session's wait_timeout is short so that even a holder whose
+/// host vanished without closing its socket frees the lock within about 30 s; holders check the lock
+/// more often than that, so their own session never idles out.
 /// </summary>
 internal sealed class LeaderLock(string connectionString, string lockName) : IAsyncDisposable
 {
