@@ -103,7 +103,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     {
         KvValidator.Table(table);
         var keyBytes = KvValidator.Key(key);
-        return await ReadAsync("get", table, async (connection, ct) =>
+        return await ExecuteAsync("get", table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(KvSql.Get, connection);
             command.Parameters.AddWithValue("@t", table);
@@ -137,7 +137,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
             return [];
         }
 
-        return await ReadAsync("get_many", table, async (connection, ct) =>
+        return await ExecuteAsync("get_many", table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(WithKeyList(KvSql.GetMany, keyBytes.Count), connection);
             command.Parameters.AddWithValue("@t", table);
@@ -162,7 +162,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         var afterBytes = string.IsNullOrEmpty(after) ? [] : KvValidator.Key(after, nameof(after));
         var prefixEnd = PrefixEnd(prefixBytes);
 
-        return await ReadAsync("list", table, async (connection, ct) =>
+        return await ExecuteAsync("list", table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(
                 KvSql.BeginSnapshot + ";" + KvSql.TableRevision + ";" + (prefixEnd is null ? KvSql.ListPageNoPrefixEnd : KvSql.ListPage) + ";COMMIT",
@@ -197,7 +197,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     public async Task<long> GetTableRevisionAsync(string table, CancellationToken cancellationToken = default)
     {
         KvValidator.Table(table);
-        return await ReadAsync("table_revision", table, async (connection, ct) =>
+        return await ExecuteAsync("table_revision", table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(KvSql.TableRevision, connection);
             command.Parameters.AddWithValue("@t", table);
@@ -212,7 +212,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         KvValidator.Table(table);
         KvValidator.Revision(afterRevision, nameof(afterRevision));
         KvValidator.Limit(limit, _options.MaxPageSize);
-        return await ReadAsync("changes", table, async (connection, ct) =>
+        return await ExecuteAsync("changes", table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(
                 KvSql.BeginSnapshot + ";" + KvSql.TableRevision + ";" + KvSql.ChangesAfter + ";COMMIT", connection);
@@ -654,9 +654,6 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         {
         }
     }
-
-    private Task<T> ReadAsync<T>(string operation, string table, Func<MySqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken) =>
-        ExecuteAsync(operation, table, body, cancellationToken);
 
     /// <summary>Opens a pooled connection and runs <paramref name="body"/> under the retry pipeline, with metrics.</summary>
     private async Task<T> ExecuteAsync<T>(string operation, string table, Func<MySqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken)

@@ -160,8 +160,7 @@ internal sealed class KvExpiryService : BackgroundService
             var writes = new List<PlannedWrite>();
             foreach (var key in keys)
             {
-                var row = state.Rows.FirstOrDefault(r => r.Key.AsSpan().SequenceEqual(key));
-                if (row is { State: KvEntryState.Live, ExpiresAt: { } at } && at <= state.Now)
+                if (state.Row(key) is { State: KvEntryState.Live, ExpiresAt: { } at } row && at <= state.Now)
                 {
                     writes.Add(state.Tombstone(key, Encoding.UTF8.GetString(key), row, KvEntryState.Expired));
                 }

@@ -16,9 +16,11 @@ internal sealed class LockedState(string table, long revision, DateTime now)
 
     public void Add(EntryRow row) => _rows[Convert.ToHexString(row.Key)] = row;
 
+    /// <summary>The row of <paramref name="key"/> whatever its state, or null when there is none.</summary>
+    public EntryRow? Row(byte[] key) => _rows.TryGetValue(Convert.ToHexString(key), out var row) ? row : null;
+
     /// <summary>The row of <paramref name="key"/> when it is live (not a tombstone, not expired), else null.</summary>
-    public EntryRow? Live(byte[] key) =>
-        _rows.TryGetValue(Convert.ToHexString(key), out var row) && row.IsLiveAt(Now) ? row : null;
+    public EntryRow? Live(byte[] key) => Row(key) is { } row && row.IsLiveAt(Now) ? row : null;
 
     /// <summary>Every row read under the lock, whatever its state.</summary>
     public IEnumerable<EntryRow> Rows => _rows.Values;

@@ -41,12 +41,7 @@ public sealed class KvResilienceTests(KvDatabase db) : IClassFixture<KvDatabase>
         await client.PutAsync(table, "a", 1);
 
         // Hold the table's revision row: the increment's first round trip (lock + read) blocks on it.
-        await using var holder = await db.OpenAsync();
-        await using (var hold = new MySqlCommand("START TRANSACTION; SELECT rev FROM kv_tables WHERE name = @t FOR UPDATE", holder))
-        {
-            hold.Parameters.AddWithValue("@t", table);
-            await hold.ExecuteScalarAsync();
-        }
+        await using var holder = await HoldTableRowAsync(table);
 
         var increment = client.IncrementAsync(table, "a", 1);
         var victim = await WaitForBlockedConnectionAsync();
@@ -72,12 +67,7 @@ public sealed class KvResilienceTests(KvDatabase db) : IClassFixture<KvDatabase>
         await client.PutAsync(table, "a", 1);
 
         // Hold the table's revision row so the put's one-round-trip commit blocks on it.
-        await using var holder = await db.OpenAsync();
-        await using (var hold = new MySqlCommand("START TRANSACTION; SELECT rev FROM kv_tables WHERE name = @t FOR UPDATE", holder))
-        {
-            hold.Parameters.AddWithValue("@t", table);
-            await hold.ExecuteScalarAsync();
-        }
+        await using var holder = await HoldTableRowAsync(table);
 
         var put = client.PutAsync(table, "a", 2);
         var victim = await WaitForBlockedConnectionAsync();
@@ -115,26 +105,14 @@ public sealed class KvResilienceTests(KvDatabase db) : IClassFixture<KvDatabase>
         Assert.Contains("MaxValueBytes", error.Message);
     }
 
-    private async Task KillConnectionsAsync()
+    /// <summary>Opens a transaction that holds the table's revision row, so KvStore writes to it block.</summary>
+    private async Task<MySqlConnection> HoldTableRowAsync(string table)
     {
-        await using var admin = new MySqlConnection(db.Server.AdminConnectionString);
-        await admin.OpenAsync();
-        var ids = new List<long>();
-        await using (var list = new MySqlCommand("SELECT id FROM information_schema.processlist WHERE db = @db AND id <> CONNECTION_ID()", admin))
-        {
-            list.Parameters.AddWithValue("@db", db.Name);
-            await using var reader = await list.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                ids.Add(Convert.ToInt64(reader.GetValue(0)));
-            }
-        }
-
-        foreach (var id in ids)
-        {
-            await using var kill = new MySqlCommand($"KILL CONNECTION {id}", admin);
-            await kill.ExecuteNonQueryAsync();
-        }
+        var holder = await db.OpenAsync();
+        await using var hold = new MySqlCommand("START TRANSACTION; SELECT rev FROM kv_tables WHERE name = @t FOR UPDATE", holder);
+        hold.Parameters.AddWithValue("@t", table);
+        await hold.ExecuteScalarAsync();
+        return holder;
     }
 
     private async Task<long> WaitForBlockedConnectionAsync()
