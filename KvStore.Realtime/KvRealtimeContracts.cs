@@ -23,6 +23,12 @@ public static class KvRealtimeErrorCodes
 
     /// <summary>The request body is missing, malformed or too large.</summary>
     public const string InvalidRequest = "invalid_request";
+
+    /// <summary>
+    /// This node cannot deliver changes yet (its change stream is starting, resynchronizing, or is a
+    /// standby of another node's); retry the subscribe shortly or connect to another node.
+    /// </summary>
+    public const string NotReady = "not_ready";
 }
 
 /// <summary>An entry or a change as clients see it.</summary>
@@ -96,9 +102,16 @@ public sealed record SubscribeResult(
 /// <param name="Table">The table.</param>
 /// <param name="Revision">The highest revision in <see cref="Changes"/>.</param>
 /// <param name="Changes">The changes, in revision order (latest per key when frames were merged).</param>
-public sealed record ChangesMessage(string Table, long Revision, IReadOnlyList<KvEntryDto> Changes);
+/// <param name="After">
+/// The revision this frame continues from: it covers every change of the table in (<paramref name="After"/>, <paramref name="Revision"/>].
+/// A client holding a revision below <paramref name="After"/> missed changes and resumes with <c>resumeFrom</c>.
+/// </param>
+public sealed record ChangesMessage(string Table, long Revision, IReadOnlyList<KvEntryDto> Changes, long After);
 
-/// <summary>Server to client: every change of the table up to <paramref name="Revision"/> has been sent (a resume point for idle clients).</summary>
+/// <summary>
+/// Server to client: every change of the table up to <paramref name="Revision"/> has been sent. A client
+/// holding less missed something (it resumes with <c>resumeFrom</c>); it must not simply adopt the revision.
+/// </summary>
 /// <param name="Table">The table.</param>
 /// <param name="Revision">The highest revision published to this table's subscribers.</param>
 public sealed record ProgressMessage(string Table, long Revision);

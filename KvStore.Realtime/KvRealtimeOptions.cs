@@ -45,6 +45,13 @@ public sealed class KvRealtimeOptions
     /// </summary>
     public bool RunPublisher { get; set; } = true;
 
+    /// <summary>
+    /// How long a subscribe waits for this process's change stream to be streaming (at start-up, or
+    /// while it resynchronizes) before failing with <c>not_ready</c>. A snapshot taken before the stream
+    /// has its start position could miss the changes in between. Default 10 s.
+    /// </summary>
+    public TimeSpan StreamReadyTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Clock for windows and timers. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

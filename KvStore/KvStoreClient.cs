@@ -172,7 +172,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
             command.Parameters.AddWithValue("@prefix", prefixBytes);
             command.Parameters.AddWithValue("@prefixEnd", prefixEnd ?? []);
             command.Parameters.AddWithValue("@limit", limit + 1);
-            using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            using var reader = await ExecuteSnapshotAsync(command, ct).ConfigureAwait(false);
             var revision = await reader.ReadAsync(ct).ConfigureAwait(false) ? (long)reader.GetUInt64(0) : 0;
             await reader.NextResultAsync(ct).ConfigureAwait(false);
             var entries = new List<KvEntry>(Math.Min(limit, 256));
@@ -219,7 +219,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
             command.Parameters.AddWithValue("@t", table);
             command.Parameters.AddWithValue("@after", afterRevision);
             command.Parameters.AddWithValue("@limit", limit + 1);
-            using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            using var reader = await ExecuteSnapshotAsync(command, ct).ConfigureAwait(false);
             long revision = 0, purged = 0;
             if (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
@@ -477,6 +477,14 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
 
         // 5.0 and 1e3 are numbers but not integers: only plain digit sequences qualify.
         return reader.ValueSpan.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0 && reader.TryGetInt64(out value) && !reader.Read();
+    }
+
+    /// <summary>Runs a command that starts with <see cref="KvSql.BeginSnapshot"/>; the reader is positioned after its barrier result.</summary>
+    private static async Task<MySqlDataReader> ExecuteSnapshotAsync(MySqlCommand command, CancellationToken ct)
+    {
+        var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.NextResultAsync(ct).ConfigureAwait(false);
+        return reader;
     }
 
     private async Task<KvEntry> FastPutAsync(string table, string key, byte[] keyBytes, byte[] value, JsonElement element, TimeSpan? ttl, CancellationToken cancellationToken)

@@ -5,7 +5,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace KvStore.Realtime.Http;
 
-/// <summary>Ready when the database answers with the right schema and, where this process runs the publisher, the change stream is streaming (or a healthy standby).</summary>
+/// <summary>
+/// Ready when the database answers with the right schema and, where this process runs the publisher,
+/// the change stream is streaming, or is a standby whose subscribers another process's reader serves (backplane).
+/// </summary>
 internal sealed class KvReadinessCheck(KvStoreClient kv, KvChangePublisher publisher) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -36,9 +39,14 @@ internal sealed class KvReadinessCheck(KvStoreClient kv, KvChangePublisher publi
                 data["cdcLastError"] = error;
             }
 
-            if (status.State is "failed" or "reconnecting")
+            if (status.State is "reconnecting")
             {
-                return HealthCheckResult.Unhealthy("The change stream is not streaming: " + status.State, data: data);
+                return HealthCheckResult.Unhealthy("The change stream is not streaming: reconnecting", data: data);
+            }
+
+            if (publisher.NotDeliveringReason is { } reason)
+            {
+                return HealthCheckResult.Unhealthy("Subscribers of this node would not get every change: " + reason, data: data);
             }
         }
         else

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Threading.RateLimiting;
 using KvStore.Realtime.Claps;
 using KvStore.Realtime.Diagnostics;
+using KvStore.Realtime.Publishing;
 using KvStore.Validation;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
@@ -20,6 +21,7 @@ internal sealed class KvHub(
     KvSubscriptions subscriptions,
     IKvAccessPolicy policy,
     KvIncrementBatcher increments,
+    KvChangePublisher publisher,
     IOptions<KvRealtimeOptions> options,
     ILogger<KvHub> logger) : Hub
 {
@@ -60,6 +62,10 @@ internal sealed class KvHub(
         KvValidator.Revision(resumeFrom, nameof(resumeFrom));
         var ct = Context.ConnectionAborted;
         await RequireAsync(policy.CanReadAsync(Context.User ?? new(), table, ct), "read", table).ConfigureAwait(false);
+        if (await publisher.WaitUntilDeliveringAsync(_options.StreamReadyTimeout, ct).ConfigureAwait(false) is { } notDelivering)
+        {
+            throw new HubException($"{KvRealtimeErrorCodes.NotReady}: {notDelivering}; retry shortly.");
+        }
 
         var limit = _options.SubscriberLimit?.Invoke(table) ?? _options.MaxSubscribersPerTable;
         if (!subscriptions.TryAdd(Context.ConnectionId, table, limit, out var count, out var previous))
@@ -74,7 +80,9 @@ internal sealed class KvHub(
 
         try
         {
-            // Join before reading: any change committed after the read is published after the join.
+            // Join before reading: a change published before the join was in the binlog before it, and
+            // the snapshot read waits for such a commit to be visible (KvSql.BeginSnapshot), so it is
+            // in the snapshot; anything published later reaches this connection through the group.
             await Groups.AddToGroupAsync(Context.ConnectionId, KvSubscriptions.GroupName(table), ct).ConfigureAwait(false);
             var result = await ReadInitialStateAsync(table, resumeFrom, count, ct).ConfigureAwait(false);
             Log.Subscribed(logger, Context.ConnectionId, table, result.Reset ? "reset" : result.Mode, result.Revision);

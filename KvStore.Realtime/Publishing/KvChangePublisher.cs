@@ -23,9 +23,13 @@ internal sealed class KvChangePublisher : BackgroundService
     private readonly ILogger _logger;
     private readonly TableFramer _framer;
     private readonly AckTracker _acks;
+    private readonly bool _localDelivery;
 
-    public KvChangePublisher(IHubContext<KvHub> hub, KvSubscriptions subscriptions, IOptions<KvRealtimeOptions> options, ILogger<KvChangePublisher> logger, IKvChangeSource? source = null)
+    public KvChangePublisher(IHubContext<KvHub> hub, HubLifetimeManager<KvHub> lifetime, KvSubscriptions subscriptions, IOptions<KvRealtimeOptions> options, ILogger<KvChangePublisher> logger, IKvChangeSource? source = null)
     {
+        // With the in-process lifetime manager this process's reader is the only one that reaches its
+        // subscribers; through a backplane another process's reader may serve them.
+        _localDelivery = lifetime is KvHubLifetimeManager;
         _source = source;
         _hub = hub;
         _subscriptions = subscriptions;
@@ -49,6 +53,41 @@ internal sealed class KvChangePublisher : BackgroundService
     /// <summary>The change source's state, or null when the publisher does not run here.</summary>
     public KvChangeSourceStatus? SourceStatus => Enabled ? _source!.Status : null;
 
+    /// <summary>
+    /// Why this node's subscribers would not get every change from now on, or null when they will:
+    /// the reader is a standby while only this process can reach them, or it has no position yet
+    /// (starting, or resynchronizing after a purged binlog: it will begin at "now").
+    /// </summary>
+    public string? NotDeliveringReason => SourceStatus?.State switch
+    {
+        null or "streaming" or "reconnecting" => null,
+        "standby" => _localDelivery ? "this node's change stream is a standby (another process holds its stream name; give each node its own StreamName or use a backplane)" : null,
+        var state => $"this node's change stream is {state}",
+    };
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> until <see cref="NotDeliveringReason"/> is null; returns the
+    /// last reason otherwise. A standby is answered at once: it only changes when the leader dies.
+    /// </summary>
+    public async Task<string?> WaitUntilDeliveringAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = _options.TimeProvider.GetTimestamp();
+        while (NotDeliveringReason is { } reason)
+        {
+            if (SourceStatus?.State == "standby" || _options.TimeProvider.GetElapsedTime(started) >= timeout)
+            {
+                return reason;
+            }
+
+            // Rare (start-up, resync): a short poll of the source's state is simpler than a status event.
+            await Task.Delay(StatusPollInterval, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+
+        return null;
+    }
+
+    private static readonly TimeSpan StatusPollInterval = TimeSpan.FromMilliseconds(20);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!Enabled || _source is null)
@@ -58,6 +97,7 @@ internal sealed class KvChangePublisher : BackgroundService
 
         Log.PublisherStarted(_logger);
         var timers = RunTimersAsync(stoppingToken);
+        var resync = Task.CompletedTask;
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -77,13 +117,11 @@ internal sealed class KvChangePublisher : BackgroundService
             {
                 // Continue from now, then have every subscriber catch up from the database (tombstones
                 // and the purge horizon make that exact); resubscribing clients drop duplicates by revision.
+                // The resync goes out only once the new position exists: a client catching up before
+                // that could read the database before the reader's "now" and miss what lies between.
                 await _source.ResetToCurrentPositionAsync(stoppingToken).ConfigureAwait(false);
                 Log.ResyncBroadcast(_logger, ex.Message);
-                foreach (var (table, _) in _subscriptions.Tables())
-                {
-                    await _hub.Clients.Group(KvSubscriptions.GroupName(table))
-                        .SendAsync("resync", new ResyncMessage(table, "change stream resynchronized"), stoppingToken).ConfigureAwait(false);
-                }
+                resync = BroadcastResyncWhenStreamingAsync(stoppingToken);
             }
             catch (Exception ex)
             {
@@ -102,6 +140,27 @@ internal sealed class KvChangePublisher : BackgroundService
         }
 
         await timers.ConfigureAwait(false);
+        await resync.ConfigureAwait(false);
+    }
+
+    private async Task BroadcastResyncWhenStreamingAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            while (SourceStatus?.State is not ("streaming" or "reconnecting"))
+            {
+                await Task.Delay(StatusPollInterval, _options.TimeProvider, stoppingToken).ConfigureAwait(false);
+            }
+
+            foreach (var (table, _) in _subscriptions.Tables())
+            {
+                await _hub.Clients.Group(KvSubscriptions.GroupName(table))
+                    .SendAsync("resync", new ResyncMessage(table, "change stream resynchronized"), stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     internal void Publish(KvChangeBatch batch)
@@ -115,20 +174,20 @@ internal sealed class KvChangePublisher : BackgroundService
         }
     }
 
-    private void SendFrame(string table, IReadOnlyList<KvChange> changes, IReadOnlyList<AckTracker.Entry> acks)
+    private void SendFrame(TableFrame frame)
     {
-        var ordered = changes.OrderBy(c => c.Revision).Select(KvEntryDto.From).ToList();
-        var revision = changes.Max(c => c.Revision);
+        var ordered = frame.Changes.OrderBy(c => c.Revision).Select(KvEntryDto.From).ToList();
+        var revision = frame.Changes.Max(c => c.Revision);
         RealtimeTelemetry.Frames.Add(1);
-        var send = _hub.Clients.Group(KvSubscriptions.GroupName(table)).SendAsync("changes", new ChangesMessage(table, revision, ordered));
-        _subscriptions.ObserveRevision(table, revision);
+        var send = _hub.Clients.Group(KvSubscriptions.GroupName(frame.Table)).SendAsync("changes", new ChangesMessage(frame.Table, revision, ordered, frame.After));
+        _subscriptions.ObserveRevision(frame.Table, revision);
         if (send.IsCompletedSuccessfully)
         {
-            _acks.Done(acks);
+            _acks.Done(frame.Acks);
         }
         else
         {
-            _ = CompleteAsync(send, acks);
+            _ = CompleteAsync(send, frame.Acks);
         }
     }
 

@@ -8,9 +8,11 @@ namespace KvStore.Realtime.Publishing;
 /// recently is merged into the table's pending frame (latest change per key, whole transactions only),
 /// which is flushed when the interval has passed. Frames of one table go out in revision order and a
 /// frame never holds an older value of a key than an earlier frame, so clients can keep de-duplicating
-/// by table revision; resuming from a frame's revision is exact.
+/// by table revision; resuming from a frame's revision is exact. A frame also says which revision it
+/// follows (<see cref="TableFrame.After"/>: the one before the oldest change it covers, merged-away
+/// changes included), so a client holding less knows it missed something and resumes.
 /// </summary>
-internal sealed class TableFramer(TimeSpan interval, TimeProvider time, Action<string, IReadOnlyList<KvChange>, IReadOnlyList<AckTracker.Entry>> send)
+internal sealed class TableFramer(TimeSpan interval, TimeProvider time, Action<TableFrame> send)
 {
     private readonly Dictionary<string, TableState> _tables = new(StringComparer.Ordinal);
     private readonly object _gate = new();
@@ -31,12 +33,13 @@ internal sealed class TableFramer(TimeSpan interval, TimeProvider time, Action<s
             {
                 state.LastSent = now;
                 // Sending under the lock keeps this table's frames in order; the send itself only queues.
-                send(table, changes, [ack]);
+                send(new TableFrame(table, changes, FirstRevision(changes) - 1, [ack]));
                 return;
             }
 
             RealtimeTelemetry.CoalescedBatches.Add(1);
             state.Pending ??= new Dictionary<string, KvChange>(StringComparer.Ordinal);
+            state.PendingFirst = Math.Min(state.PendingFirst, FirstRevision(changes));
             foreach (var change in changes)
             {
                 if (!state.Pending.TryGetValue(change.Key, out var existing) || existing.Revision < change.Revision)
@@ -78,20 +81,37 @@ internal sealed class TableFramer(TimeSpan interval, TimeProvider time, Action<s
             state.FlushScheduled = false;
             if (state.Pending is { Count: > 0 } pending)
             {
-                var acks = state.Acks.ToList();
+                var frame = new TableFrame(table, pending.Values.ToList(), state.PendingFirst - 1, state.Acks.ToList());
                 state.Pending = null;
+                state.PendingFirst = long.MaxValue;
                 state.Acks.Clear();
                 state.LastSent = time.GetTimestamp();
-                send(table, pending.Values.ToList(), acks);
+                send(frame);
             }
         }
+    }
+
+    // Hand-deleted rows carry an old revision; counting them only lowers After (no false gap).
+    private static long FirstRevision(List<KvChange> changes)
+    {
+        var first = long.MaxValue;
+        foreach (var change in changes)
+        {
+            first = Math.Min(first, change.Revision);
+        }
+
+        return first;
     }
 
     private sealed class TableState
     {
         public long LastSent { get; set; }
         public Dictionary<string, KvChange>? Pending { get; set; }
+        public long PendingFirst { get; set; } = long.MaxValue;
         public List<AckTracker.Entry> Acks { get; } = [];
         public bool FlushScheduled { get; set; }
     }
 }
+
+/// <summary>One <c>changes</c> frame of a table: its changes (any order), the revision it follows, and the batches it completes.</summary>
+internal sealed record TableFrame(string Table, IReadOnlyList<KvChange> Changes, long After, IReadOnlyList<AckTracker.Entry> Acks);

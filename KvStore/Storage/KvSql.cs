@@ -29,7 +29,16 @@ internal static class KvSql
     public const string ChangesAfter =
         $"SELECT {EntryRow.Columns} FROM kv_entries WHERE tbl = @t AND rev > @after ORDER BY rev LIMIT @limit";
 
+    /// <summary>
+    /// Starts a consistent snapshot of table @t that includes every change already in the binlog.
+    /// The server writes a transaction to the binlog before its commit becomes visible, so a change
+    /// may already be on its way to subscribers while a plain snapshot still misses it. Every KvStore
+    /// write holds the table's kv_tables row lock until its commit is visible, so a shared lock on
+    /// that row (autocommit: released at once) waits out any such write before the read view is made.
+    /// Its result set comes first; readers skip it (<c>AllowUserVariables</c> is off, so no <c>INTO @var</c>).
+    /// </summary>
     public const string BeginSnapshot =
+        "SELECT rev FROM kv_tables WHERE name = @t LOCK IN SHARE MODE;" +
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
 
     /// <summary>

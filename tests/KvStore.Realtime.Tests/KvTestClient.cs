@@ -5,7 +5,9 @@ namespace KvStore.Realtime.Tests;
 
 /// <summary>
 /// A hub client that follows docs/protocol.md: buffers changes until the Subscribe result arrives,
-/// applies only revisions above what it holds, and resumes with the revision it holds.
+/// applies only revisions above what it holds, and resumes with the revision it holds — when asked to
+/// (<c>resync</c>) and when it sees it missed something (a frame's <c>after</c> or a <c>progress</c>
+/// revision above what it holds).
 /// </summary>
 public sealed class KvTestClient : IAsyncDisposable
 {
@@ -13,14 +15,28 @@ public sealed class KvTestClient : IAsyncDisposable
     private readonly List<ChangesMessage> _buffer = [];
     private readonly List<(long Revision, TaskCompletionSource Signal)> _waiters = [];
     private bool _subscribing;
+    private int _resuming;
 
     private KvTestClient(HubConnection connection)
     {
         Connection = connection;
         connection.On<ChangesMessage>("changes", OnChanges);
         connection.On<PresenceMessage>("presence", p => LastPresence = p);
-        connection.On<ProgressMessage>("progress", p => Progress.Add(p));
+        connection.On<ProgressMessage>("progress", OnProgress);
+        connection.On<ResyncMessage>("resync", m =>
+        {
+            if (m.Table == Table)
+            {
+                ResumeInBackground("resync");
+            }
+        });
     }
+
+    /// <summary>Why the client resumed on its own (resync, gap, progress), in order.</summary>
+    public List<string> Resumes { get; } = [];
+
+    /// <summary>A failed background resume, if any.</summary>
+    public Exception? ResumeError { get; private set; }
 
     public HubConnection Connection { get; }
 
@@ -77,13 +93,18 @@ public sealed class KvTestClient : IAsyncDisposable
 
             Revision = result.Revision;
             _subscribing = false;
+            var gap = false;
             foreach (var frame in _buffer)
             {
-                ApplyFrame(frame);
+                gap |= !ApplyFrame(frame);
             }
 
             _buffer.Clear();
             Notify();
+            if (gap)
+            {
+                ResumeInBackground("gap");
+            }
         }
 
         return result;
@@ -131,13 +152,62 @@ public sealed class KvTestClient : IAsyncDisposable
                 return;
             }
 
-            ApplyFrame(message);
+            var applied = ApplyFrame(message);
             Notify();
+            if (!applied)
+            {
+                ResumeInBackground("gap");
+            }
         }
     }
 
-    private void ApplyFrame(ChangesMessage message)
+    private void OnProgress(ProgressMessage message)
     {
+        lock (_gate)
+        {
+            Progress.Add(message);
+            if (message.Table == Table && !_subscribing && message.Revision > Revision)
+            {
+                ResumeInBackground("progress");
+            }
+        }
+    }
+
+    /// <summary>Resubscribes with the revision held, at most one at a time (called under the gate).</summary>
+    private void ResumeInBackground(string reason)
+    {
+        if (Table is not { } table || Interlocked.Exchange(ref _resuming, 1) != 0)
+        {
+            return;
+        }
+
+        Resumes.Add(reason);
+        var from = Revision;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await SubscribeAsync(table, from);
+            }
+            catch (Exception ex)
+            {
+                ResumeError = ex;
+            }
+            finally
+            {
+                Volatile.Write(ref _resuming, 0);
+            }
+        });
+    }
+
+    /// <summary>Applies a frame; false when it does not continue from the revision held (changes were missed).</summary>
+    private bool ApplyFrame(ChangesMessage message)
+    {
+        if (message.After > Revision)
+        {
+            return false;
+        }
+
         foreach (var change in message.Changes)
         {
             if (change.Revision > Revision || change.Unversioned == true)
@@ -147,6 +217,7 @@ public sealed class KvTestClient : IAsyncDisposable
         }
 
         Revision = Math.Max(Revision, message.Revision);
+        return true;
     }
 
     private void ApplyEntry(KvEntryDto entry)

@@ -7,7 +7,12 @@ public sealed class RealtimeLimitTests(RealtimeFixture fx) : IClassFixture<Realt
     [Fact]
     public async Task Connections_beyond_the_cap_are_closed_with_a_reason()
     {
-        await using var host = await RealtimeHost.StartAsync(fx.ConnectionString, o => o.MaxConnections = 1, waitForStream: false);
+        // A second node on the fixture's database: without its own publisher (the fixture's reader holds the stream).
+        await using var host = await RealtimeHost.StartAsync(fx.ConnectionString, o =>
+        {
+            o.MaxConnections = 1;
+            o.RunPublisher = false;
+        }, waitForStream: false);
         await using var first = await KvTestClient.ConnectAsync(host.BaseUrl);
         var second = new HubConnectionBuilder().WithUrl(host.BaseUrl + "/hubs/kv").Build();
         var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);

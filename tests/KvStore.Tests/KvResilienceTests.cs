@@ -41,10 +41,10 @@ public sealed class KvResilienceTests(KvDatabase db) : IClassFixture<KvDatabase>
         await client.PutAsync(table, "a", 1);
 
         // Hold the table's revision row: the increment's first round trip (lock + read) blocks on it.
-        await using var holder = await HoldTableRowAsync(table);
+        await using var holder = await db.HoldTableRowAsync(table);
 
         var increment = client.IncrementAsync(table, "a", 1);
-        var victim = await WaitForBlockedConnectionAsync();
+        var victim = (await db.WaitForStatementsAsync("INSERT INTO kv_tables%"))[0];
         await db.Server.ExecuteAsync($"KILL CONNECTION {victim}");
         await using (var release = new MySqlCommand("ROLLBACK", holder))
         {
@@ -67,10 +67,10 @@ public sealed class KvResilienceTests(KvDatabase db) : IClassFixture<KvDatabase>
         await client.PutAsync(table, "a", 1);
 
         // Hold the table's revision row so the put's one-round-trip commit blocks on it.
-        await using var holder = await HoldTableRowAsync(table);
+        await using var holder = await db.HoldTableRowAsync(table);
 
         var put = client.PutAsync(table, "a", 2);
-        var victim = await WaitForBlockedConnectionAsync();
+        var victim = (await db.WaitForStatementsAsync("INSERT INTO kv_tables%"))[0];
         await db.Server.ExecuteAsync($"KILL CONNECTION {victim}");
 
         var ex = await Assert.ThrowsAsync<KvStoreException>(() => put);
@@ -106,33 +106,4 @@ public sealed class KvResilienceTests(KvDatabase db) : IClassFixture<KvDatabase>
     }
 
     /// <summary>Opens a transaction that holds the table's revision row, so KvStore writes to it block.</summary>
-    private async Task<MySqlConnection> HoldTableRowAsync(string table)
-    {
-        var holder = await db.OpenAsync();
-        await using var hold = new MySqlCommand("START TRANSACTION; SELECT rev FROM kv_tables WHERE name = @t FOR UPDATE", holder);
-        hold.Parameters.AddWithValue("@t", table);
-        await hold.ExecuteScalarAsync();
-        return holder;
-    }
-
-    private async Task<long> WaitForBlockedConnectionAsync()
-    {
-        await using var admin = new MySqlConnection(db.Server.AdminConnectionString);
-        await admin.OpenAsync();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            await using var find = new MySqlCommand(
-                "SELECT id FROM information_schema.processlist WHERE db = @db AND info LIKE 'INSERT INTO kv_tables%' LIMIT 1", admin);
-            find.Parameters.AddWithValue("@db", db.Name);
-            if (await find.ExecuteScalarAsync() is { } id and not DBNull)
-            {
-                return Convert.ToInt64(id);
-            }
-
-            await Task.Delay(10);
-        }
-
-        throw new TimeoutException("The put never blocked on the held table row.");
-    }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using MySqlConnector;
 
 namespace KvStore.Tests;
 
@@ -126,6 +127,41 @@ public sealed class KvStoreReadWriteTests(KvDatabase db) : IClassFixture<KvDatab
 
         Assert.Equal(page.Entries.Max(e => e.Revision), page.Revision);
         Assert.Equal(await Kv.GetTableRevisionAsync(table), page.Revision);
+    }
+
+    [Fact]
+    public async Task List_and_changes_wait_for_a_write_in_flight_on_the_table_and_include_it()
+    {
+        // A commit is in the binlog (so already on its way to subscribers) before it is visible to
+        // other sessions. Here a transaction holding the table row stands in for such a write.
+        var table = KvDatabase.NewTable();
+        await Kv.PutAsync(table, "a", Json("1"));
+        await using var writer = await db.HoldTableRowAsync(table);
+        await using (var write = new MySqlCommand(
+            "UPDATE kv_tables SET rev = 2 WHERE name = @t;" +
+            "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, state) " +
+            "VALUES (@t, 'b', '2', 2, 2, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 0)", writer))
+        {
+            write.Parameters.AddWithValue("@t", table);
+            await write.ExecuteNonQueryAsync();
+        }
+
+        var list = Kv.ListAsync(table);
+        var changes = Kv.GetChangesAsync(table, 1);
+        await db.WaitForStatementsAsync("SELECT rev FROM kv_tables WHERE name = % LOCK IN SHARE MODE", count: 2);
+        Assert.False(list.IsCompleted);
+        Assert.False(changes.IsCompleted);
+        await using (var commit = new MySqlCommand("COMMIT", writer))
+        {
+            await commit.ExecuteNonQueryAsync();
+        }
+
+        var page = await list;
+        var after1 = await changes;
+        Assert.Equal(2, page.Revision);
+        Assert.Equal(["a", "b"], page.Entries.Select(e => e.Key));
+        Assert.Equal(2, after1.Revision);
+        Assert.Equal("b", Assert.Single(after1.Changes).Key);
     }
 
     [Fact]

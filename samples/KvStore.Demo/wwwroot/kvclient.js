@@ -13,7 +13,9 @@
 //   (at-least-once transport, exactly-once application); rows deleted by hand (`unversioned`) always apply;
 // - large snapshots and change lists are completed over the HTTP API, skipping older page entries;
 // - on reconnect (and on `resync`) it subscribes again with resumeFrom = the revision held;
-//   `reset: true` replaces the state with the full snapshot.
+//   `reset: true` replaces the state with the full snapshot;
+// - it does the same when it sees it missed something: a frame whose `after` is above the revision
+//   held, or a `progress` revision above it (never adopting that revision without the changes).
 (function (global) {
   "use strict";
 
@@ -71,9 +73,9 @@
 
       this.connection.on("changes", (frame) => this._onChanges(frame));
       this.connection.on("progress", (message) => {
-        // Everything up to message.revision has been sent: an idle client's resume point.
+        // Everything up to message.revision has been sent: holding less means something was missed.
         if (message.table === this.table && this._buffer === null && message.revision > this.revision) {
-          this.revision = message.revision;
+          this._resubscribe();
         }
       });
       this.connection.on("presence", (message) => {
@@ -171,7 +173,9 @@
         if (seq === this._subscribeSeq) {
           const buffered = this._buffer || [];
           this._buffer = null;
-          for (const frame of buffered) this._applyFrame(frame, changed);
+          let gap = false;
+          for (const frame of buffered) gap = !this._applyFrame(frame, changed) || gap;
+          if (gap) this._resubscribe();
         }
       }
       this._emitEntries(changed);
@@ -209,11 +213,14 @@
         return;
       }
       const changed = [];
-      this._applyFrame(frame, changed);
+      const continuous = this._applyFrame(frame, changed);
       this._emitEntries(changed);
+      if (!continuous) this._resubscribe();
     }
 
+    /** Applies a frame; false (and nothing applied) when it does not continue from the revision held. */
     _applyFrame(frame, changed) {
+      if (typeof frame.after === "number" && frame.after > this.revision) return false;
       for (const change of frame.changes) {
         if (change.unversioned) {
           // Deleted by hand with SQL: took no revision, apply whatever we hold.
@@ -224,6 +231,7 @@
         }
       }
       if (frame.revision > this.revision) this.revision = frame.revision;
+      return true;
     }
 
     /** Applies one entry unless this key already holds a newer revision (deletes included). */
