@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the solution against real servers the tests start themselves
-# (a private MariaDB per test assembly). Installs missing prerequisites first.
+# (a private MariaDB per test assembly, a private redis-server for the backplane tests).
+# Installs missing prerequisites first.
 # Ends with one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
-bash scripts/prerequisites.sh chromium || exit 1   # chromium: tests/KvStore.Samples.Tests
+bash scripts/prerequisites.sh chromium redis || exit 1   # chromium: tests/KvStore.Samples.Tests; redis: the backplane tests
 
 log=$(mktemp)
 dotnet test KvStore.sln --nologo "$@" 2>&1 | tee "$log"

@@ -41,7 +41,8 @@ public sealed class KvRealtimeOptions
 
     /// <summary>
     /// Run the CDC reader and publisher in this process (one-node setup). Default true. Set false on
-    /// hub nodes when a separate publisher process feeds them through a backplane.
+    /// hub nodes when a separate publisher process feeds them through the Redis backplane
+    /// (<c>AddKvRedisBackplane</c>); the publisher process keeps it true and needs no hub endpoint.
     /// </summary>
     public bool RunPublisher { get; set; } = true;
 
@@ -54,4 +55,7 @@ public sealed class KvRealtimeOptions
 
     /// <summary>Clock for windows and timers. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Set by <c>AddKvRedisBackplane</c>: sends cross processes, so the publisher cannot see who subscribes.</summary>
+    internal bool Backplane { get; set; }
 }

@@ -3,7 +3,7 @@
 # MariaDB server and client (the tests and the demo start their own private mariadbd), npm (the demo
 # web app's build restores @microsoft/signalr from package-lock.json), and on request:
 #   chromium   headless Chromium for the browser tests (tests/KvStore.Samples.Tests)
-#   redis      Redis for the backplane
+#   redis      redis-server for the SignalR Redis backplane (the tests start a private one)
 set -euo pipefail
 
 need=()
@@ -29,8 +29,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# Debian's mariadb-server tries to start the system service; we never use it (our servers are private).
+# Debian's mariadb-server and redis-server start their system services; we never use them (our servers are private).
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 if command -v systemctl >/dev/null 2>&1; then
   $SUDO systemctl disable --now mariadb >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
 fi

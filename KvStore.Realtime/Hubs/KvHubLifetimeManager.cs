@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using KvStore.Realtime.Diagnostics;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -15,26 +17,61 @@ namespace KvStore.Realtime.Hubs;
 /// consumer: it gets a close message (<c>slow_consumer</c>, reconnect allowed) and is aborted, so one
 /// slow client neither grows server memory nor delays the others. It also enforces the connection cap.
 /// </summary>
+/// <remarks>
+/// <para>
+/// With the Redis backplane (<c>AddKvRedisBackplane</c>) every send goes through SignalR's own
+/// <see cref="RedisHubLifetimeManager{THub}"/> (<see cref="_backplane"/>), so a publisher in another
+/// process reaches the connections of every node. Registered as the lifetime manager itself, the Redis
+/// manager would write each message straight to the sockets of its local group members and await them
+/// all before taking the next message of the channel: one client that stops reading would stall the
+/// table for everyone on the node while Redis messages pile up in memory. So this class stays the
+/// lifetime manager and the Redis manager is an inner engine: it sees each local connection as an
+/// <see cref="OutboxConnection"/>, whose writes go into the connection's bounded outbox and complete at
+/// once. Redis delivery to a node therefore never waits for a socket, a full outbox still closes the
+/// connection with <c>slow_consumer</c>, the connection cap is enforced before the Redis manager sees a
+/// connection, and a message is still serialized once (by the sending process, for every protocol) and
+/// shared by all members on a node.
+/// </para>
+/// <para>
+/// The cost is one extra <see cref="HubConnectionContext"/> object per connection, and what the Redis
+/// manager costs anyway: one Redis channel per connection and per group with local members. Delivery
+/// through Redis pub/sub is at most once: a Redis outage drops frames, and clients then rely on
+/// <c>progress</c> and reconnect/resume to catch up.
+/// </para>
+/// </remarks>
 internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
 {
     private readonly ConcurrentDictionary<string, Outbox> _outboxes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, Outbox>> _groups = new(StringComparer.Ordinal);
     private readonly KvRealtimeOptions _options;
     private readonly ILogger _logger;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly RedisHubLifetimeManager<KvHub>? _backplane;
+    private int _connections;
 
-    public KvHubLifetimeManager(ILogger<DefaultHubLifetimeManager<KvHub>> baseLogger, IOptions<KvRealtimeOptions> options, ILogger<KvHubLifetimeManager> logger)
+    public KvHubLifetimeManager(
+        ILogger<DefaultHubLifetimeManager<KvHub>> baseLogger,
+        IOptions<KvRealtimeOptions> options,
+        ILogger<KvHubLifetimeManager> logger,
+        ILoggerFactory loggerFactory,
+        RedisHubLifetimeManager<KvHub>? backplane = null)
         : base(baseLogger)
     {
         _options = options.Value;
         _logger = logger;
+        _loggerFactory = loggerFactory;
+        _backplane = backplane;
     }
 
     public int ConnectionCount => _outboxes.Count;
 
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
-        if (_outboxes.Count >= _options.MaxConnections)
+        // Reserve the slot before any await (the backplane's takes a Redis round trip), so connections
+        // arriving together cannot pass the cap.
+        if (Interlocked.Increment(ref _connections) > _options.MaxConnections)
         {
+            Interlocked.Decrement(ref _connections);
             RealtimeTelemetry.RefusedConnections.Add(1);
             await connection.WriteAsync(new CloseMessage($"{KvRealtimeErrorCodes.ConnectionLimit}: this node has its maximum of {_options.MaxConnections} connections; try again later.", allowReconnect: true)).ConfigureAwait(false);
             connection.Abort();
@@ -43,6 +80,23 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
 
         await base.OnConnectedAsync(connection).ConfigureAwait(false);
         var outbox = new Outbox(connection, _options.MaxQueuedMessagesPerConnection);
+        if (_backplane is not null)
+        {
+            outbox.Relay = new OutboxConnection(this, outbox, _loggerFactory);
+            try
+            {
+                await _backplane.OnConnectedAsync(outbox.Relay).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Redis is unreachable: refuse the connection rather than accept one that gets nothing.
+                Interlocked.Decrement(ref _connections);
+                await base.OnDisconnectedAsync(connection).ConfigureAwait(false);
+                await outbox.Relay.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
         _outboxes[connection.ConnectionId] = outbox;
         outbox.Start();
         RealtimeTelemetry.Connections.Add(1);
@@ -52,7 +106,14 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
     {
         if (_outboxes.TryRemove(connection.ConnectionId, out var outbox))
         {
+            Interlocked.Decrement(ref _connections);
             outbox.Complete();
+            if (outbox.Relay is { } relay)
+            {
+                await _backplane!.OnDisconnectedAsync(relay).ConfigureAwait(false);
+                await relay.DisposeAsync().ConfigureAwait(false);
+            }
+
             foreach (var group in _groups.Values)
             {
                 group.TryRemove(connection.ConnectionId, out _);
@@ -64,17 +125,26 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         await base.OnDisconnectedAsync(connection).ConfigureAwait(false);
     }
 
-    public override Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    /// <summary>True when sends go through the Redis backplane (to every node) rather than to this node only.</summary>
+    public bool HasBackplane => _backplane is not null;
+
+    public override async Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
+        // KvHub only ever groups its own connection, so membership is managed for local connections only
+        // (the Redis manager would otherwise ask the other nodes and wait for an acknowledgement).
         if (_outboxes.TryGetValue(connectionId, out var outbox))
         {
             _groups.GetOrAdd(groupName, _ => new ConcurrentDictionary<string, Outbox>(StringComparer.Ordinal))[connectionId] = outbox;
+            if (_backplane is not null)
+            {
+                // Completes once this node is subscribed to the group's Redis channel, so a change committed
+                // after the subscriber's snapshot read is published after the subscription exists.
+                await _backplane.AddToGroupAsync(connectionId, groupName, cancellationToken).ConfigureAwait(false);
+            }
         }
-
-        return Task.CompletedTask;
     }
 
-    public override Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    public override async Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
         if (_groups.TryGetValue(groupName, out var members))
         {
@@ -85,10 +155,25 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
             }
         }
 
-        return Task.CompletedTask;
+        if (_backplane is not null && _outboxes.ContainsKey(connectionId))
+        {
+            await _backplane.RemoveFromGroupAsync(connectionId, groupName, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public override Task SendGroupAsync(string groupName, string methodName, object?[] args, CancellationToken cancellationToken = default)
+    {
+        if (_backplane is not null)
+        {
+            return _backplane.SendGroupAsync(groupName, methodName, args, cancellationToken);
+        }
+
+        SendLocalGroup(groupName, methodName, args);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Sends to the members of a group on this node only, also with a backplane (per-node presence).</summary>
+    public void SendLocalGroup(string groupName, string methodName, object?[] args)
     {
         if (_groups.TryGetValue(groupName, out var members) && !members.IsEmpty)
         {
@@ -100,15 +185,18 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
 
             RealtimeTelemetry.FanOutMessages.Add(members.Count);
         }
-
-        return Task.CompletedTask;
     }
 
     public override Task SendGroupsAsync(IReadOnlyList<string> groupNames, string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
+        if (_backplane is not null)
+        {
+            return _backplane.SendGroupsAsync(groupNames, methodName, args, cancellationToken);
+        }
+
         foreach (var group in groupNames)
         {
-            _ = SendGroupAsync(group, methodName, args, cancellationToken);
+            SendLocalGroup(group, methodName, args);
         }
 
         return Task.CompletedTask;
@@ -116,6 +204,11 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
 
     public override Task SendGroupExceptAsync(string groupName, string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default)
     {
+        if (_backplane is not null)
+        {
+            return _backplane.SendGroupExceptAsync(groupName, methodName, args, excludedConnectionIds, cancellationToken);
+        }
+
         if (_groups.TryGetValue(groupName, out var members))
         {
             var message = new SerializedHubMessage(new InvocationMessage(methodName, args));
@@ -130,6 +223,34 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
 
         return Task.CompletedTask;
     }
+
+    // Without a backplane the base class writes these (rare) sends directly; with one they must cross processes.
+    public override Task SendAllAsync(string methodName, object?[] args, CancellationToken cancellationToken = default) =>
+        _backplane?.SendAllAsync(methodName, args, cancellationToken) ?? base.SendAllAsync(methodName, args, cancellationToken);
+
+    public override Task SendAllExceptAsync(string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default) =>
+        _backplane?.SendAllExceptAsync(methodName, args, excludedConnectionIds, cancellationToken) ?? base.SendAllExceptAsync(methodName, args, excludedConnectionIds, cancellationToken);
+
+    public override Task SendConnectionAsync(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken = default) =>
+        _backplane?.SendConnectionAsync(connectionId, methodName, args, cancellationToken) ?? base.SendConnectionAsync(connectionId, methodName, args, cancellationToken);
+
+    public override Task SendConnectionsAsync(IReadOnlyList<string> connectionIds, string methodName, object?[] args, CancellationToken cancellationToken = default) =>
+        _backplane?.SendConnectionsAsync(connectionIds, methodName, args, cancellationToken) ?? base.SendConnectionsAsync(connectionIds, methodName, args, cancellationToken);
+
+    public override Task SendUserAsync(string userId, string methodName, object?[] args, CancellationToken cancellationToken = default) =>
+        _backplane?.SendUserAsync(userId, methodName, args, cancellationToken) ?? base.SendUserAsync(userId, methodName, args, cancellationToken);
+
+    public override Task SendUsersAsync(IReadOnlyList<string> userIds, string methodName, object?[] args, CancellationToken cancellationToken = default) =>
+        _backplane?.SendUsersAsync(userIds, methodName, args, cancellationToken) ?? base.SendUsersAsync(userIds, methodName, args, cancellationToken);
+
+    public override Task<T> InvokeConnectionAsync<T>(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken) =>
+        _backplane?.InvokeConnectionAsync<T>(connectionId, methodName, args, cancellationToken) ?? base.InvokeConnectionAsync<T>(connectionId, methodName, args, cancellationToken);
+
+    public override Task SetConnectionResultAsync(string connectionId, CompletionMessage result) =>
+        _backplane?.SetConnectionResultAsync(connectionId, result) ?? base.SetConnectionResultAsync(connectionId, result);
+
+    public override bool TryGetReturnType(string invocationId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Type? type) =>
+        _backplane is not null ? _backplane.TryGetReturnType(invocationId, out type) : base.TryGetReturnType(invocationId, out type);
 
     /// <summary>Members of a group on this node.</summary>
     public int GroupSize(string groupName) => _groups.TryGetValue(groupName, out var members) ? members.Count : 0;
@@ -153,6 +274,11 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         private int _closing;
 
         public string ConnectionId => connection.ConnectionId;
+
+        public HubConnectionContext Connection => connection;
+
+        /// <summary>The connection as the Redis backplane sees it, when there is one.</summary>
+        public OutboxConnection? Relay { get; set; }
 
         public void Start() => _ = Task.Run(PumpAsync);
 
@@ -206,5 +332,57 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
                 // The connection went away; OnDisconnectedAsync cleans up.
             }
         }
+    }
+
+    /// <summary>
+    /// A local connection as the inner Redis lifetime manager sees it: writes are queued to the
+    /// connection's outbox (or close it as a slow consumer) and complete at once; identity, user and
+    /// abort are the real connection's. Its own <see cref="DefaultConnectionContext"/> only carries the
+    /// id and the features the Redis manager stores per connection; it has no transport, so the base
+    /// class's write and abort paths (which use the transport) are never reached.
+    /// </summary>
+    private sealed class OutboxConnection : HubConnectionContext, IAsyncDisposable
+    {
+        private readonly KvHubLifetimeManager _manager;
+        private readonly Outbox _outbox;
+        private readonly DefaultConnectionContext _context;
+
+        public OutboxConnection(KvHubLifetimeManager manager, Outbox outbox, ILoggerFactory loggerFactory)
+            : this(manager, outbox, new DefaultConnectionContext(outbox.ConnectionId), loggerFactory)
+        {
+        }
+
+        private OutboxConnection(KvHubLifetimeManager manager, Outbox outbox, DefaultConnectionContext context, ILoggerFactory loggerFactory)
+            : base(context, new HubConnectionContextOptions(), loggerFactory)
+        {
+            _manager = manager;
+            _outbox = outbox;
+            _context = context;
+            UserIdentifier = outbox.Connection.UserIdentifier;
+        }
+
+        public override string ConnectionId => _outbox.ConnectionId;
+
+        public override System.Security.Claims.ClaimsPrincipal User => _outbox.Connection.User;
+
+        public override IDictionary<object, object?> Items => _outbox.Connection.Items;
+
+        public override CancellationToken ConnectionAborted => _outbox.Connection.ConnectionAborted;
+
+        public override ValueTask WriteAsync(HubMessage message, CancellationToken cancellationToken = default)
+        {
+            _manager.Enqueue(_outbox, new SerializedHubMessage(message));
+            return default;
+        }
+
+        public override ValueTask WriteAsync(SerializedHubMessage message, CancellationToken cancellationToken = default)
+        {
+            _manager.Enqueue(_outbox, message);
+            return default;
+        }
+
+        public override void Abort() => _outbox.Connection.Abort();
+
+        public ValueTask DisposeAsync() => _context.DisposeAsync();
     }
 }

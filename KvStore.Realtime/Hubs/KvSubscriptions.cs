@@ -14,6 +14,12 @@ internal sealed class KvSubscriptions
     private readonly ConcurrentDictionary<string, long> _revisions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _presenceChanged = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The table of a <c>resync</c> sent to every connection (with a backplane the publisher does not
+    /// know which tables are subscribed): resume every table. Never a valid table name.
+    /// </summary>
+    public const string AllTables = "*";
+
     public static string GroupName(string table) => "kv:" + table;
 
     /// <summary>Subscribes <paramref name="connectionId"/> to <paramref name="table"/> (moving it from its previous table) unless the table is full.</summary>

@@ -12,7 +12,8 @@ namespace KvStore.Realtime.Publishing;
 /// Reads committed change batches from the change source and publishes them to table groups through
 /// <see cref="IHubContext{THub}"/> (in-process, or through a backplane from a separate process).
 /// A batch is acknowledged only when every frame carrying it has been handed to SignalR, so a crash
-/// never loses a change that was acknowledged. Also sends <c>progress</c> and <c>presence</c>.
+/// never loses a change that was acknowledged. Also sends <c>progress</c> (<see cref="ProgressTargets"/>);
+/// <c>presence</c> is per node (<see cref="KvPresenceNotifier"/>).
 /// </summary>
 internal sealed class KvChangePublisher : BackgroundService
 {
@@ -23,19 +24,21 @@ internal sealed class KvChangePublisher : BackgroundService
     private readonly ILogger _logger;
     private readonly TableFramer _framer;
     private readonly AckTracker _acks;
+    private readonly ProgressTargets _progress;
     private readonly bool _localDelivery;
 
-    public KvChangePublisher(IHubContext<KvHub> hub, HubLifetimeManager<KvHub> lifetime, KvSubscriptions subscriptions, IOptions<KvRealtimeOptions> options, ILogger<KvChangePublisher> logger, IKvChangeSource? source = null)
+    public KvChangePublisher(IHubContext<KvHub> hub, KvSubscriptions subscriptions, IOptions<KvRealtimeOptions> options, ILogger<KvChangePublisher> logger, IKvChangeSource? source = null)
     {
         // With the in-process lifetime manager this process's reader is the only one that reaches its
         // subscribers; through a backplane another process's reader may serve them.
-        _localDelivery = lifetime is KvHubLifetimeManager;
+        _localDelivery = !options.Value.Backplane;
         _source = source;
         _hub = hub;
         _subscriptions = subscriptions;
         _options = options.Value;
         _logger = logger;
         _acks = new AckTracker(source);
+        _progress = new ProgressTargets(subscriptions, _options);
         Enabled = source is not null && _options.RunPublisher;
         _framer = new TableFramer(TimeSpan.FromSeconds(1.0 / _options.MaxFramesPerSecondPerTable), _options.TimeProvider, SendFrame);
     }
@@ -152,10 +155,18 @@ internal sealed class KvChangePublisher : BackgroundService
                 await Task.Delay(StatusPollInterval, _options.TimeProvider, stoppingToken).ConfigureAwait(false);
             }
 
-            foreach (var (table, _) in _subscriptions.Tables())
+            if (_options.Backplane)
             {
-                await _hub.Clients.Group(KvSubscriptions.GroupName(table))
-                    .SendAsync("resync", new ResyncMessage(table, "change stream resynchronized"), stoppingToken).ConfigureAwait(false);
+                // The subscribers are on other nodes, unknown here: every connection resumes what it holds.
+                await _hub.Clients.All.SendAsync("resync", new ResyncMessage(KvSubscriptions.AllTables, "change stream resynchronized"), stoppingToken).ConfigureAwait(false);
+            }
+            else
+            {
+                foreach (var (table, _) in _subscriptions.Tables())
+                {
+                    await _hub.Clients.Group(KvSubscriptions.GroupName(table))
+                        .SendAsync("resync", new ResyncMessage(table, "change stream resynchronized"), stoppingToken).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException)
@@ -180,7 +191,7 @@ internal sealed class KvChangePublisher : BackgroundService
         var revision = frame.Changes.Max(c => c.Revision);
         RealtimeTelemetry.Frames.Add(1);
         var send = _hub.Clients.Group(KvSubscriptions.GroupName(frame.Table)).SendAsync("changes", new ChangesMessage(frame.Table, revision, ordered, frame.After));
-        _subscriptions.ObserveRevision(frame.Table, revision);
+        _progress.Observe(frame.Table, revision);
         if (send.IsCompletedSuccessfully)
         {
             _acks.Done(frame.Acks);
@@ -213,24 +224,15 @@ internal sealed class KvChangePublisher : BackgroundService
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                foreach (var table in _subscriptions.TakePresenceChanges())
-                {
-                    await _hub.Clients.Group(KvSubscriptions.GroupName(table))
-                        .SendAsync("presence", new PresenceMessage(table, _subscriptions.Count(table)), stoppingToken).ConfigureAwait(false);
-                }
-
                 _framer.Sweep();
                 sinceProgress += TimeSpan.FromSeconds(1);
                 if (sinceProgress >= _options.ProgressInterval)
                 {
                     sinceProgress = TimeSpan.Zero;
-                    foreach (var (table, _) in _subscriptions.Tables())
+                    foreach (var (table, revision) in _progress.Due())
                     {
-                        if (_subscriptions.KnownRevision(table) is { } revision)
-                        {
-                            await _hub.Clients.Group(KvSubscriptions.GroupName(table))
-                                .SendAsync("progress", new ProgressMessage(table, revision), stoppingToken).ConfigureAwait(false);
-                        }
+                        await _hub.Clients.Group(KvSubscriptions.GroupName(table))
+                            .SendAsync("progress", new ProgressMessage(table, revision), stoppingToken).ConfigureAwait(false);
                     }
                 }
             }

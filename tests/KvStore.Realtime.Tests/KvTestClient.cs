@@ -1,4 +1,5 @@
 using System.Text.Json;
+using KvStore.Realtime.Hubs;
 using Microsoft.AspNetCore.SignalR.Client;
 
 namespace KvStore.Realtime.Tests;
@@ -25,7 +26,7 @@ public sealed class KvTestClient : IAsyncDisposable
         connection.On<ProgressMessage>("progress", OnProgress);
         connection.On<ResyncMessage>("resync", m =>
         {
-            if (m.Table == Table)
+            if (m.Table == Table || m.Table == KvSubscriptions.AllTables)
             {
                 ResumeInBackground("resync");
             }
@@ -37,6 +38,9 @@ public sealed class KvTestClient : IAsyncDisposable
 
     /// <summary>A failed background resume, if any.</summary>
     public Exception? ResumeError { get; private set; }
+
+    /// <summary>The latest background resume (null before the first).</summary>
+    public Task<SubscribeResult?>? LastResume { get; private set; }
 
     public HubConnection Connection { get; }
 
@@ -183,15 +187,16 @@ public sealed class KvTestClient : IAsyncDisposable
 
         Resumes.Add(reason);
         var from = Revision;
-        _ = Task.Run(async () =>
+        LastResume = Task.Run(async () =>
         {
             try
             {
-                await SubscribeAsync(table, from);
+                return await SubscribeAsync(table, from);
             }
             catch (Exception ex)
             {
                 ResumeError = ex;
+                return null;
             }
             finally
             {

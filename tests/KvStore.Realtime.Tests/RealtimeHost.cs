@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Claims;
 using KvStore.Cdc;
 using KvStore.TestInfrastructure;
@@ -13,13 +11,17 @@ namespace KvStore.Realtime.Tests;
 /// <summary>A real Kestrel host with KvStore, the CDC reader and the realtime hub/API on a free port.</summary>
 public sealed class RealtimeHost : IAsyncDisposable
 {
+    private readonly Action<IServiceCollection>? _services;
+    private readonly bool _changeStream;
     private WebApplication? _app;
 
-    private RealtimeHost(string connectionString, int port, Action<KvRealtimeOptions>? configure)
+    private RealtimeHost(string connectionString, int port, Action<KvRealtimeOptions>? configure, Action<IServiceCollection>? services, bool changeStream)
     {
         ConnectionString = connectionString;
         Port = port;
         Configure = configure;
+        _services = services;
+        _changeStream = changeStream;
     }
 
     public string ConnectionString { get; }
@@ -37,11 +39,50 @@ public sealed class RealtimeHost : IAsyncDisposable
         (_, table) => !table.StartsWith("secret", StringComparison.Ordinal),
         (_, table) => !table.StartsWith("secret", StringComparison.Ordinal) && !table.StartsWith("readonly", StringComparison.Ordinal));
 
-    public static async Task<RealtimeHost> StartAsync(string connectionString, Action<KvRealtimeOptions>? configure = null, int? port = null, bool waitForStream = true)
+    /// <param name="connectionString">The test database.</param>
+    /// <param name="configure">Realtime options on top of the test defaults.</param>
+    /// <param name="port">A fixed port (restart tests), else a free one.</param>
+    /// <param name="waitForStream">Wait until the change stream streams.</param>
+    /// <param name="services">More registrations (e.g. the Redis backplane).</param>
+    /// <param name="changeStream">Register the CDC reader; false for a hub node fed by a publisher process.</param>
+    public static async Task<RealtimeHost> StartAsync(
+        string connectionString,
+        Action<KvRealtimeOptions>? configure = null,
+        int? port = null,
+        bool waitForStream = true,
+        Action<IServiceCollection>? services = null,
+        bool changeStream = true)
     {
-        var host = new RealtimeHost(connectionString, port ?? FreePort(), configure);
-        await host.StartAsync(waitForStream);
+        var host = new RealtimeHost(connectionString, port ?? LocalServer.FreePort(), configure, services, changeStream);
+        await host.StartAsync(waitForStream && changeStream);
         return host;
+    }
+
+    /// <summary>The change stream with the short test intervals.</summary>
+    public static void AddTestChangeStream(IServiceCollection services, string connectionString) =>
+        services.AddKvChangeStream(o =>
+        {
+            o.ConnectionString = connectionString;
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+            o.LeaderRetryInterval = TimeSpan.FromMilliseconds(200);
+            o.ReconnectBaseDelay = TimeSpan.FromMilliseconds(50);
+            o.MaxReconnectDelay = TimeSpan.FromMilliseconds(500);
+        });
+
+    /// <summary>Waits (with a deadline) until the change stream of <paramref name="services"/> streams: changes are published from then on.</summary>
+    public static async Task WaitForStreamAsync(IServiceProvider services)
+    {
+        var stream = services.GetRequiredService<KvChangeStream>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (stream.Status.State != "streaming")
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The change stream did not start: {stream.Status}");
+            }
+
+            await Task.Delay(20);
+        }
     }
 
     public async Task StartAsync(bool waitForStream = true)
@@ -55,42 +96,29 @@ public sealed class RealtimeHost : IAsyncDisposable
             o.Interval = TimeSpan.FromMilliseconds(50);
             o.LockName = "expiry-" + new MySqlConnector.MySqlConnectionStringBuilder(ConnectionString).Database;
         });
-        builder.Services.AddKvChangeStream(o =>
+        if (_changeStream)
         {
-            o.ConnectionString = ConnectionString;
-            o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
-            o.LeaderRetryInterval = TimeSpan.FromMilliseconds(200);
-            o.ReconnectBaseDelay = TimeSpan.FromMilliseconds(50);
-            o.MaxReconnectDelay = TimeSpan.FromMilliseconds(500);
-        });
+            AddTestChangeStream(builder.Services, ConnectionString);
+        }
+
         builder.Services.AddSingleton(TestPolicy);
         builder.Services.AddKvRealtime(o =>
         {
             o.ProgressInterval = TimeSpan.FromSeconds(1);
             Configure?.Invoke(o);
         });
+        _services?.Invoke(builder.Services);
         _app = builder.Build();
         _app.MapKvHub("/hubs/kv");
         _app.MapKvApi("/v1");
         _app.MapKvHealth();
         await _app.StartAsync();
-        if (!waitForStream)
+        if (!waitForStream || !_changeStream)
         {
             return;
         }
 
-        // Changes are published once the CDC reader streams; wait for it (with a deadline).
-        var stream = _app.Services.GetRequiredService<KvChangeStream>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (stream.Status.State != "streaming")
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"The change stream did not start: {stream.Status}");
-            }
-
-            await Task.Delay(20);
-        }
+        await WaitForStreamAsync(_app.Services);
     }
 
     public async Task StopAsync()
@@ -104,13 +132,6 @@ public sealed class RealtimeHost : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>A fresh database with the schema, and one realtime host on it, per test class.</summary>

@@ -1,6 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Net.WebSockets;
-using System.Text;
 using KvStore.TestInfrastructure;
 
 namespace KvStore.Realtime.Tests;
@@ -34,7 +32,7 @@ public sealed class RealtimeSlowConsumerTests
             listener.Start();
 
             var table = "slow-" + Guid.NewGuid().ToString("N")[..8];
-            using var stalled = await StalledSubscriberAsync(host, table);
+            using var stalled = await TestConnections.StalledSubscriberAsync(host.Port, table);
             await using var healthy = await KvTestClient.ConnectAsync(host.BaseUrl);
             await healthy.SubscribeAsync(table);
 
@@ -55,27 +53,4 @@ public sealed class RealtimeSlowConsumerTests
             await db.DisposeAsync();
         }
     }
-
-    /// <summary>A raw WebSocket SignalR client that subscribes and then never reads again.</summary>
-    private static async Task<ClientWebSocket> StalledSubscriberAsync(RealtimeHost host, string table)
-    {
-        var socket = new ClientWebSocket();
-        socket.Options.SetBuffer(1024, 1024);
-        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{host.Port}/hubs/kv"), CancellationToken.None);
-        await SendAsync(socket, """{"protocol":"json","version":1}""");
-        await SendAsync(socket, $$"""{"type":1,"invocationId":"1","target":"Subscribe","arguments":["{{table}}",null]}""");
-        // Read the handshake answer and the Subscribe completion, then stop reading for good.
-        var buffer = new byte[64 * 1024];
-        var text = new StringBuilder();
-        while (!text.ToString().Contains("\"invocationId\":\"1\"", StringComparison.Ordinal))
-        {
-            var read = await socket.ReceiveAsync(buffer, new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
-            text.Append(Encoding.UTF8.GetString(buffer, 0, read.Count));
-        }
-
-        return socket;
-    }
-
-    private static Task SendAsync(ClientWebSocket socket, string json) =>
-        socket.SendAsync(Encoding.UTF8.GetBytes(json + "\u001e"), WebSocketMessageType.Text, true, CancellationToken.None);
 }

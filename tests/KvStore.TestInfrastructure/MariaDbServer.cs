@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using MySqlConnector;
 
@@ -78,15 +76,15 @@ public sealed class MariaDbServer : IAsyncDisposable
     /// <summary>Initialises a fresh data directory and starts a server in it.</summary>
     public static async Task<MariaDbServer> StartAsync(string label, Action<StringBuilder>? extraConfig = null)
     {
-        var mariadbd = FindExecutable("mariadbd", "/usr/sbin/mariadbd")
+        var mariadbd = LocalServer.FindExecutable("mariadbd")
             ?? throw new InvalidOperationException("mariadbd not found: install Debian's mariadb-server (apt-get install mariadb-server).");
-        var installDb = FindExecutable("mariadb-install-db", "/usr/bin/mariadb-install-db")
+        var installDb = LocalServer.FindExecutable("mariadb-install-db")
             ?? throw new InvalidOperationException("mariadb-install-db not found: install Debian's mariadb-server.");
 
         var root = Path.Combine(Path.GetTempPath(), $"kvstore-mariadb-{label}-{Guid.NewGuid():N}"[..40]);
         Directory.CreateDirectory(Path.Combine(root, "data"));
         Directory.CreateDirectory(Path.Combine(root, "binlog"));
-        var server = new MariaDbServer(root, FreePort(), Random.Shared.Next(100, 10_000));
+        var server = new MariaDbServer(root, LocalServer.FreePort(), Random.Shared.Next(100, 10_000));
         await File.WriteAllTextAsync(server._configPath, server.BuildConfig(extraConfig));
 
         await RunToEndAsync(installDb, $"--defaults-file={server._configPath} --auth-root-authentication-method=normal --skip-test-db {UserArgument()}", TimeSpan.FromMinutes(2));
@@ -101,7 +99,7 @@ public sealed class MariaDbServer : IAsyncDisposable
             await command.ExecuteNonQueryAsync();
         }
 
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.KillAndDelete();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => LocalServer.KillAndDelete(server._process, server._root);
         return server;
     }
 
@@ -176,7 +174,7 @@ public sealed class MariaDbServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        KillAndDelete();
+        LocalServer.KillAndDelete(_process, _root);
     }
 
     private static string UserArgument() => Environment.UserName == "root" ? "--user=root" : string.Empty;
@@ -223,7 +221,7 @@ public sealed class MariaDbServer : IAsyncDisposable
 
     private async Task StartProcessAsync()
     {
-        var mariadbd = FindExecutable("mariadbd", "/usr/sbin/mariadbd")!;
+        var mariadbd = LocalServer.FindExecutable("mariadbd")!;
         var info = new ProcessStartInfo(mariadbd, $"--defaults-file={_configPath} {UserArgument()}")
         {
             UseShellExecute = false,
@@ -262,32 +260,6 @@ public sealed class MariaDbServer : IAsyncDisposable
         return File.Exists(path) ? File.ReadAllText(path) : "(no error log)";
     }
 
-    private void KillAndDelete()
-    {
-        try
-        {
-            if (_process is { HasExited: false })
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        try
-        {
-            if (Directory.Exists(_root))
-            {
-                Directory.Delete(_root, recursive: true);
-            }
-        }
-        catch (IOException)
-        {
-        }
-    }
-
     private static async Task RunToEndAsync(string file, string arguments, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(file, arguments)
@@ -305,26 +277,5 @@ public sealed class MariaDbServer : IAsyncDisposable
         {
             throw new InvalidOperationException($"{file} {arguments} failed ({process.ExitCode}): {await stdout}{await stderr}");
         }
-    }
-
-    private static string? FindExecutable(string name, string fallback)
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Append("/usr/sbin").Append("/usr/bin"))
-        {
-            var candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return File.Exists(fallback) ? fallback : null;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -84,7 +84,8 @@
         }
       });
       this.connection.on("resync", (message) => {
-        if (message.table === this.table) {
+        // "*": a publisher in another process (Redis backplane) asks every subscription to resume.
+        if (message.table === this.table || message.table === "*") {
           this._resubscribe();
         }
       });
