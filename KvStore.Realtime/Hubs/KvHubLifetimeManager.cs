@@ -47,6 +47,7 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
     private readonly ILogger _logger;
     private readonly ILoggerFactory _loggerFactory;
     private readonly RedisHubLifetimeManager<KvHub>? _backplane;
+    private readonly object _membership = new();
     private int _connections;
 
     public KvHubLifetimeManager(
@@ -114,15 +115,33 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
                 await relay.DisposeAsync().ConfigureAwait(false);
             }
 
-            foreach (var group in _groups.Values)
+            // Only the connection's own groups (a drain of 20,000 connections must not scan every group
+            // for each), and a group left empty goes away, so memory follows the tables subscribed now.
+            foreach (var groupName in outbox.Groups.Keys)
             {
-                group.TryRemove(connection.ConnectionId, out _);
+                LeaveLocalGroup(connection.ConnectionId, groupName);
             }
 
             RealtimeTelemetry.Connections.Add(-1);
         }
 
         await base.OnDisconnectedAsync(connection).ConfigureAwait(false);
+    }
+
+    /// <summary>True while the group has members on this node (an emptied group is removed).</summary>
+    public bool HasLocalGroup(string groupName) => _groups.ContainsKey(groupName);
+
+    private void LeaveLocalGroup(string connectionId, string groupName)
+    {
+        // Joins and leaves take one lock so that removing an emptied group cannot drop a member that
+        // joins it at the same moment; sends read the dictionaries without it.
+        lock (_membership)
+        {
+            if (_groups.TryGetValue(groupName, out var members) && members.TryRemove(connectionId, out _) && members.IsEmpty)
+            {
+                _groups.TryRemove(groupName, out _);
+            }
+        }
     }
 
     /// <summary>True when sends go through the Redis backplane (to every node) rather than to this node only.</summary>
@@ -134,7 +153,12 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         // (the Redis manager would otherwise ask the other nodes and wait for an acknowledgement).
         if (_outboxes.TryGetValue(connectionId, out var outbox))
         {
-            _groups.GetOrAdd(groupName, _ => new ConcurrentDictionary<string, Outbox>(StringComparer.Ordinal))[connectionId] = outbox;
+            outbox.Groups[groupName] = 0;
+            lock (_membership)
+            {
+                _groups.GetOrAdd(groupName, _ => new ConcurrentDictionary<string, Outbox>(StringComparer.Ordinal))[connectionId] = outbox;
+            }
+
             if (_backplane is not null)
             {
                 // Completes once this node is subscribed to the group's Redis channel, so a change committed
@@ -146,16 +170,13 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
 
     public override async Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
-        if (_groups.TryGetValue(groupName, out var members))
+        if (_outboxes.TryGetValue(connectionId, out var outbox))
         {
-            members.TryRemove(connectionId, out _);
-            if (members.IsEmpty)
-            {
-                _groups.TryRemove(new KeyValuePair<string, ConcurrentDictionary<string, Outbox>>(groupName, members));
-            }
+            outbox.Groups.TryRemove(groupName, out _);
         }
 
-        if (_backplane is not null && _outboxes.ContainsKey(connectionId))
+        LeaveLocalGroup(connectionId, groupName);
+        if (_backplane is not null && outbox is not null)
         {
             await _backplane.RemoveFromGroupAsync(connectionId, groupName, cancellationToken).ConfigureAwait(false);
         }
@@ -276,6 +297,9 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         public string ConnectionId => connection.ConnectionId;
 
         public HubConnectionContext Connection => connection;
+
+        /// <summary>The groups this connection is in on this node (KvHub: at most one table).</summary>
+        public ConcurrentDictionary<string, byte> Groups { get; } = new(StringComparer.Ordinal);
 
         /// <summary>The connection as the Redis backplane sees it, when there is one.</summary>
         public OutboxConnection? Relay { get; set; }

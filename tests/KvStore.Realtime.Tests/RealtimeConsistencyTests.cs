@@ -196,6 +196,32 @@ public sealed class RealtimeConsistencyTests(RealtimeFixture fx) : IClassFixture
         Assert.Contains("standby", await ready.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task Groups_are_forgotten_when_their_last_subscriber_leaves_or_disconnects()
+    {
+        var manager = (KvStore.Realtime.Hubs.KvHubLifetimeManager)fx.Host.Services.GetService(typeof(KvStore.Realtime.Hubs.KvHubLifetimeManager))!;
+        var (left, dropped, shared) = (NewTable(), NewTable(), NewTable());
+        var stays = await KvTestClient.ConnectAsync(fx.Host.BaseUrl);
+        var goes = await KvTestClient.ConnectAsync(fx.Host.BaseUrl);
+        await stays.SubscribeAsync(shared);
+        await goes.SubscribeAsync(shared);
+        await goes.SubscribeAsync(left);
+        await goes.SubscribeAsync(dropped); // moving on leaves 'left'
+        Assert.False(manager.HasLocalGroup(GroupOf(left)));
+        Assert.True(manager.HasLocalGroup(GroupOf(dropped)));
+
+        await goes.DisposeAsync();
+        await WaitUntilAsync(() => !manager.HasLocalGroup(GroupOf(dropped)));
+
+        Assert.True(manager.HasLocalGroup(GroupOf(shared)));
+        var put = await Kv.PutAsync(shared, "k", 1);
+        await stays.WaitForRevisionAsync(put.Revision);
+        await stays.DisposeAsync();
+        await WaitUntilAsync(() => !manager.HasLocalGroup(GroupOf(shared)));
+
+        static string GroupOf(string table) => KvStore.Realtime.Hubs.KvSubscriptions.GroupName(table);
+    }
+
     private static async Task ExecuteAsync(MySqlConnection connection, string table, string sql)
     {
         await using var command = new MySqlCommand(sql, connection);
