@@ -30,6 +30,13 @@ public sealed class KvRealtimeOptions
     /// </summary>
     public int MaxQueuedMessagesPerConnection { get; set; } = 256;
 
+    /// <summary>
+    /// Bytes of serialized messages queued for one connection before it is a slow consumer (see
+    /// <see cref="MaxQueuedMessagesPerConnection"/>); one message is always accepted into an empty queue,
+    /// so a single frame larger than this still goes out. Default 16 MiB.
+    /// </summary>
+    public long MaxQueuedBytesPerConnection { get; set; } = 16L * 1024 * 1024;
+
     /// <summary>Most <c>changes</c> frames per second sent to one table's subscribers; faster changes are merged (latest value per key). Default 10.</summary>
     public int MaxFramesPerSecondPerTable { get; set; } = 10;
 

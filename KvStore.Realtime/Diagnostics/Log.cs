@@ -5,8 +5,8 @@ namespace KvStore.Realtime.Diagnostics;
 /// <summary>Source-generated log messages of KvStore.Realtime (event ids 3000-3999).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(3000, LogLevel.Warning, "Connection {ConnectionId} is a slow consumer ({Capacity} messages queued); closing it")]
-    public static partial void SlowConsumer(ILogger logger, string connectionId, int capacity);
+    [LoggerMessage(3000, LogLevel.Warning, "Connection {ConnectionId} is a slow consumer ({Messages} messages, {Bytes} bytes queued); closing it")]
+    public static partial void SlowConsumer(ILogger logger, string connectionId, int messages, long bytes);
 
     [LoggerMessage(3001, LogLevel.Information, "Change publisher started")]
     public static partial void PublisherStarted(ILogger logger);

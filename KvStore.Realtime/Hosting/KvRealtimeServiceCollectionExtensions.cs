@@ -30,7 +30,7 @@ public static class KvRealtimeServiceCollectionExtensions
 
         options.Validate(
             o => o.MaxSubscribersPerTable > 0 && o.SnapshotPageSize is > 0 and <= 1000 && o.MaxMessageBytes > 0 && o.WritesPerSecond > 0 &&
-                 o.WriteBurst > 0 && o.MaxConnections > 0 && o.MaxQueuedMessagesPerConnection > 0 && o.MaxFramesPerSecondPerTable > 0 &&
+                 o.WriteBurst > 0 && o.MaxConnections > 0 && o.MaxQueuedMessagesPerConnection > 0 && o.MaxQueuedBytesPerConnection > 0 && o.MaxFramesPerSecondPerTable > 0 &&
                  o.ProgressInterval > TimeSpan.Zero && o.IncrementWindow >= TimeSpan.Zero && o.StreamReadyTimeout >= TimeSpan.Zero,
             "KvRealtimeOptions: limits must be positive, SnapshotPageSize at most 1000, windows non-negative.").ValidateOnStart();
 

@@ -80,7 +80,7 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         }
 
         await base.OnConnectedAsync(connection).ConfigureAwait(false);
-        var outbox = new Outbox(connection, _options.MaxQueuedMessagesPerConnection);
+        var outbox = new Outbox(connection, _options.MaxQueuedMessagesPerConnection, _options.MaxQueuedBytesPerConnection);
         if (_backplane is not null)
         {
             outbox.Relay = new OutboxConnection(this, outbox, _loggerFactory);
@@ -281,18 +281,28 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         if (!outbox.TryEnqueue(message))
         {
             RealtimeTelemetry.SlowConsumerDisconnects.Add(1);
-            Log.SlowConsumer(_logger, outbox.ConnectionId, _options.MaxQueuedMessagesPerConnection);
+            Log.SlowConsumer(_logger, outbox.ConnectionId, outbox.QueuedMessages, outbox.QueuedBytes);
             outbox.CloseSlowConsumer();
         }
     }
 
     /// <summary>A connection's bounded queue of outgoing group messages and the loop that writes them.</summary>
-    private sealed class Outbox(HubConnectionContext connection, int capacity)
+    /// <remarks>
+    /// Bounded by message count and by bytes: a message is serialized for the connection's protocol when
+    /// queued (once per protocol, shared by all members) and its size counts until it is written. One
+    /// message is always accepted into an empty outbox, so a single large frame still goes through.
+    /// </remarks>
+    private sealed class Outbox(HubConnectionContext connection, int capacity, long maxBytes)
     {
-        private readonly Channel<SerializedHubMessage> _queue = Channel.CreateBounded<SerializedHubMessage>(
+        private readonly Channel<(SerializedHubMessage Message, int Bytes)> _queue = Channel.CreateBounded<(SerializedHubMessage, int)>(
             new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
         private int _closing;
+        private long _queuedBytes;
+
+        public int QueuedMessages => _queue.Reader.Count;
+
+        public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
         public string ConnectionId => connection.ConnectionId;
 
@@ -306,7 +316,23 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
 
         public void Start() => _ = Task.Run(PumpAsync);
 
-        public bool TryEnqueue(SerializedHubMessage message) => Volatile.Read(ref _closing) == 0 && _queue.Writer.TryWrite(message);
+        public bool TryEnqueue(SerializedHubMessage message)
+        {
+            if (Volatile.Read(ref _closing) != 0)
+            {
+                return false;
+            }
+
+            var bytes = message.GetSerializedMessage(connection.Protocol).Length;
+            var queued = Interlocked.Add(ref _queuedBytes, bytes);
+            if ((queued > maxBytes && queued != bytes) || !_queue.Writer.TryWrite((message, bytes)))
+            {
+                Interlocked.Add(ref _queuedBytes, -bytes);
+                return false;
+            }
+
+            return true;
+        }
 
         public void Complete() => _queue.Writer.TryComplete();
 
@@ -345,9 +371,10 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
                 var reader = _queue.Reader;
                 while (await reader.WaitToReadAsync(connection.ConnectionAborted).ConfigureAwait(false))
                 {
-                    while (reader.TryRead(out var message))
+                    while (reader.TryRead(out var item))
                     {
-                        await connection.WriteAsync(message, connection.ConnectionAborted).ConfigureAwait(false);
+                        await connection.WriteAsync(item.Message, connection.ConnectionAborted).ConfigureAwait(false);
+                        Interlocked.Add(ref _queuedBytes, -item.Bytes);
                     }
                 }
             }

@@ -6,7 +6,20 @@ namespace KvStore.Realtime.Tests;
 public sealed class RealtimeSlowConsumerTests
 {
     [Fact]
-    public async Task A_client_that_stops_reading_is_disconnected_as_a_slow_consumer_and_others_keep_up()
+    public Task A_client_that_stops_reading_is_disconnected_as_a_slow_consumer_and_others_keep_up() =>
+        // Room for a healthy client on a loaded machine; a client that never reads overflows it anyway.
+        StalledClientIsClosedAsync(o => o.MaxQueuedMessagesPerConnection = 32);
+
+    [Fact]
+    public Task The_outbox_is_bounded_by_bytes_too() =>
+        // Few messages, but large ones: the count limit is never reached, the byte limit is.
+        StalledClientIsClosedAsync(o =>
+        {
+            o.MaxQueuedMessagesPerConnection = 100_000;
+            o.MaxQueuedBytesPerConnection = 4 * 1024 * 1024;
+        });
+
+    private static async Task StalledClientIsClosedAsync(Action<KvRealtimeOptions> limits)
     {
         var db = new TestDatabase();
         await db.InitializeAsync();
@@ -15,8 +28,7 @@ public sealed class RealtimeSlowConsumerTests
             await KvSchema.MigrateAsync(db.ConnectionString);
             await using var host = await RealtimeHost.StartAsync(db.ConnectionString, o =>
             {
-                // Room for a healthy client on a loaded machine; a client that never reads overflows it anyway.
-                o.MaxQueuedMessagesPerConnection = 32;
+                limits(o);
                 o.MaxFramesPerSecondPerTable = 10_000;
             });
             var disconnects = 0L;
