@@ -85,22 +85,21 @@ internal static class CdcBenchmark
             $"in {fill.Elapsed.TotalSeconds:N1} s.");
         Console.WriteLine();
 
-        var decoder = new CdcDecoder();
         Console.WriteLine($"| decoder (single-threaded) | wall s best / median of {Runs} | CPU s (median run) | MB/s (best) | row changes | row changes/s best / median |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
 
         // The first pass of a fresh process runs tier-0 and PGO-instrumented code: report it apart, then
         // warm up until tier-1 code is in place (a change stream runs for days, so that is the steady state).
-        var cold = Measure(1, () => decoder.Run(files, Database, CdcDecoder.Depth.Project).Changes);
+        var cold = Measure(1, () => CdcDecoder.Run(files, Database, CdcDecoder.Depth.Project).Changes);
         for (var i = 0; i < WarmUpPasses; i++)
         {
-            decoder.Run(files, Database, CdcDecoder.Depth.Project);
+            CdcDecoder.Run(files, Database, CdcDecoder.Depth.Project);
         }
 
         // Where the time goes: the reader alone, plus the parser, plus the projector (the whole pipeline).
-        var read = Measure(Runs, () => decoder.Run(files, Database, CdcDecoder.Depth.Read).Events);
-        var parse = Measure(Runs, () => decoder.Run(files, Database, CdcDecoder.Depth.Parse).Events);
-        var ours = Measure(Runs, () => decoder.Run(files, Database, CdcDecoder.Depth.Project).Changes);
+        var read = Measure(Runs, () => CdcDecoder.Run(files, Database, CdcDecoder.Depth.Read).Events);
+        var parse = Measure(Runs, () => CdcDecoder.Run(files, Database, CdcDecoder.Depth.Parse).Events);
+        var ours = Measure(Runs, () => CdcDecoder.Run(files, Database, CdcDecoder.Depth.Project).Changes);
         var changes = ours.Count;
         Row("KvStore.Cdc: BinlogFileReader only", read, totalBytes, null);
         Row("KvStore.Cdc: reader + BinlogEventParser (CRC32 checked)", parse, totalBytes, null);
