@@ -21,6 +21,12 @@ internal static class CdcDecoder
 
         /// <summary>Plus KvChangeProjector: row images decoded into <see cref="Cdc.KvChange"/>s (the whole pipeline).</summary>
         Project,
+
+        /// <summary>Plus what a consumer forwarding raw JSON pays: every put's <see cref="Cdc.KvChange.ValueUtf8"/> (checked on first access).</summary>
+        ProjectAndReadUtf8,
+
+        /// <summary>Plus what a consumer of parsed values pays: every put's <see cref="Cdc.KvChange.Value"/> (a JsonElement, parsed on first access).</summary>
+        ProjectAndParseValue,
     }
 
     /// <summary>What one pass produced.</summary>
@@ -48,13 +54,24 @@ internal static class CdcDecoder
                 }
 
                 var parsed = parser.Parse(next.Bytes);
-                if (depth == Depth.Project && projector.Accept(parsed) == KvChangeProjector.Boundary.End)
+                if (depth >= Depth.Project && projector.Accept(parsed) == KvChangeProjector.Boundary.End)
                 {
                     var taken = projector.TakeChanges();
                     if (taken.Count > 0)
                     {
                         transactions++;
                         changes += taken.Count;
+                    }
+
+                    foreach (var change in taken)
+                    {
+                        // Counted into a result, so that the JIT cannot drop the reads.
+                        bytes += depth switch
+                        {
+                            Depth.ProjectAndReadUtf8 => change.ValueUtf8.Length,
+                            Depth.ProjectAndParseValue => (int)change.Value.ValueKind,
+                            _ => 0,
+                        };
                     }
                 }
             }
