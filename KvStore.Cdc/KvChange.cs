@@ -28,8 +28,8 @@ public enum KvChangeOperation
 /// <param name="Key">The key.</param>
 /// <param name="Operation">Put, delete or expire.</param>
 /// <param name="ValueUtf8">
-/// The value after a put as UTF-8 JSON, as stored in the row; empty otherwise. See <see cref="ValueUtf8"/> for what
-/// reading it returns when the stored bytes are not JSON.
+/// The value after a put as UTF-8 JSON, as stored in the row (kept, not copied); empty otherwise. See
+/// <see cref="ValueUtf8"/> for what reading it returns when the stored bytes are not JSON.
 /// </param>
 /// <param name="Revision">
 /// The table revision of this change. Consumers drop changes at or below the revision they hold,
