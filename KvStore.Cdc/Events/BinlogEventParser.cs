@@ -293,7 +293,7 @@ internal sealed class BinlogEventParser
                 return IncidentEvent.Parse(header, span);
 
             case BinlogEventType.MariaDbAnnotateRows:
-                return new AnnotateRowsEvent(header, System.Text.Encoding.UTF8.GetString(span));
+                return new AnnotateRowsEvent(header, body);
 
             case BinlogEventType.MariaDbBinlogCheckpoint:
                 return BinlogCheckpointEvent.Parse(header, span);

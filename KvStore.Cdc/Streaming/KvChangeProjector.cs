@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using KvStore.Cdc.Decoding;
 using KvStore.Cdc.Events;
 
@@ -15,6 +14,8 @@ internal sealed class KvChangeProjector(string database, string entriesTable = "
 {
     // Our schema's column order, used when the server logs no column names (binlog_row_metadata < FULL).
     private static readonly string[] Names = ["tbl", "k", "v", "rev", "created_rev", "created_at", "updated_at", "expires_at", "state"];
+
+    private static ReadOnlySpan<byte> EmptyJsonString => "\"\""u8;
 
     private readonly List<KvChange> _changes = [];
     private TableDefinition? _mappedFor;
@@ -141,8 +142,8 @@ internal sealed class KvChangeProjector(string database, string entriesTable = "
             KvEntryState.Expired => KvChangeOperation.Expire,
             _ => KvChangeOperation.Delete,
         };
-        var value = operation == KvChangeOperation.Put && !image.IsNull(o[2])
-            ? ParseJson(image.GetBytes(o[2]))
+        ReadOnlyMemory<byte> value = operation == KvChangeOperation.Put && !image.IsNull(o[2])
+            ? Copy(image.GetBytes(o[2]))
             : default;
         _changes.Add(new KvChange(
             Encoding.ASCII.GetString(image.GetBytes(o[0])),
@@ -159,20 +160,12 @@ internal sealed class KvChangeProjector(string database, string entriesTable = "
         });
     }
 
-    private static JsonElement ParseJson(ReadOnlySpan<byte> utf8)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(utf8);
-            return JsonElement.ParseValue(ref reader);
-        }
-        catch (JsonException)
-        {
-            // KvStore only writes valid JSON; a value written by hand may not be. Forward it as a JSON
-            // string rather than stopping the stream for good on a row it can never get past.
-            return JsonSerializer.SerializeToElement(Encoding.UTF8.GetString(utf8));
-        }
-    }
+    /// <summary>
+    /// The value leaves the event buffer (which the replication connection reuses) as one right-sized copy; it is
+    /// checked and parsed only if a consumer asks (<see cref="KvChange.ValueUtf8"/>, <see cref="KvChange.Value"/>).
+    /// </summary>
+    private static byte[] Copy(ReadOnlySpan<byte> utf8) =>
+        utf8.IsEmpty ? [.. EmptyJsonString] : utf8.ToArray(); // an empty value is not "no value": it is the text ""
 
     private int[] Ordinals(TableMapEvent map)
     {

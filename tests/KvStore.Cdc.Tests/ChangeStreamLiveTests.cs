@@ -139,7 +139,33 @@ public sealed class ChangeStreamLiveTests(CdcDatabase db) : IClassFixture<CdcDat
         var next = await probe.NextAsync();
 
         Assert.Equal("not json", Assert.Single(broken.Changes).Value.GetString());
+        Assert.Equal("\"not json\""u8.ToArray(), Assert.Single(broken.Changes).ValueUtf8.ToArray());
         Assert.Equal("b", Assert.Single(next.Changes).Key);
+    }
+
+    [Fact]
+    public async Task Value_bytes_are_the_stored_bytes_and_always_valid_json()
+    {
+        var table = NewTable();
+        var formatted = Encoding.UTF8.GetBytes("{ \"name\" : \"Zoë 😀\",\n  \"n\": [1, 2.50, -0e3] }");
+        await Kv.CommitAsync(new KvBatch(table).Put("empty", Json("0")).Put("tail", Json("0")).Put("bytes", Json("0")));
+        await using var probe = await StreamProbe.StartAsync(db.NewStream());
+
+        await Kv.PutJsonAsync(table, "formatted", formatted);
+        await db.ExecuteAsync(
+            $"UPDATE kv_entries SET v = CASE k WHEN 'empty' THEN '' WHEN 'tail' THEN '[1] 2' ELSE X'FF41' END WHERE tbl = '{table}' AND k <> 'formatted'");
+        var put = Assert.Single((await probe.NextAsync()).Changes);
+        var byHand = (await probe.NextAsync()).Changes.ToDictionary(c => c.Key);
+
+        Assert.Equal(formatted, put.ValueUtf8.ToArray());
+        Assert.Equal("Zoë 😀", put.Value.GetProperty("name").GetString());
+        Assert.Equal(3, byHand.Count);
+        Assert.Equal("\"\""u8.ToArray(), byHand["empty"].ValueUtf8.ToArray());
+        Assert.Equal("", byHand["empty"].Value.GetString());
+        Assert.Equal("[1]"u8.ToArray(), byHand["tail"].ValueUtf8.ToArray());
+        Assert.Equal(1, byHand["tail"].Value.GetArrayLength());
+        Assert.Equal("\uFFFDA", byHand["bytes"].Value.GetString());
+        Assert.All(byHand.Values, c => Assert.Equal(c.Value.GetRawText(), Encoding.UTF8.GetString(c.ValueUtf8.Span)));
     }
 
     [Fact]

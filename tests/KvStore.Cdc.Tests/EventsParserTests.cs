@@ -191,7 +191,9 @@ public sealed class EventsParserTests
     {
         var parser = EventsTestData.Parser();
         Assert.Equal("INSERT INTO t VALUES (1)", Assert.IsType<RowsQueryEvent>(parser.Parse(EventsTestData.Event(BinlogEventType.RowsQuery, new Bytes().U8(24).Utf8("INSERT INTO t VALUES (1)").ToArray()))).Sql);
-        Assert.Equal("DELETE FROM t", Assert.IsType<AnnotateRowsEvent>(parser.Parse(EventsTestData.Event(BinlogEventType.MariaDbAnnotateRows, new Bytes().Utf8("DELETE FROM t").ToArray()))).Sql);
+        var annotate = Assert.IsType<AnnotateRowsEvent>(parser.Parse(EventsTestData.Event(BinlogEventType.MariaDbAnnotateRows, new Bytes().Utf8("DELETE FROM t").ToArray())));
+        Assert.Equal("DELETE FROM t"u8.ToArray(), annotate.SqlUtf8.ToArray());
+        Assert.Equal("DELETE FROM t", annotate.Sql);
         Assert.Equal("mariadb-bin.000004", Assert.IsType<BinlogCheckpointEvent>(parser.Parse(EventsTestData.Event(BinlogEventType.MariaDbBinlogCheckpoint, new Bytes().U32(18).Utf8("mariadb-bin.000004").ToArray()))).LogFileName);
         var incident = Assert.IsType<IncidentEvent>(parser.Parse(EventsTestData.Event(BinlogEventType.Incident, new Bytes().U16(1).U8(4).Utf8("lost").ToArray())));
         Assert.Equal(1, incident.Incident);
