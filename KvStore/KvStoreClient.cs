@@ -25,6 +25,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     private readonly MySqlDataSource _dataSource;
     private readonly ResiliencePipeline _retry;
     private readonly ILogger _logger;
+    private readonly PutCoalescer _puts;
     private Task? _schemaCheck;
 
     /// <summary>Creates a client; <paramref name="options"/> are validated (see <see cref="KvStoreOptions"/>).</summary>
@@ -67,6 +68,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
                 },
             })
             .Build();
+        _puts = new PutCoalescer(FastPutAsync, RunPutGroupAsync, options.TimeProvider);
     }
 
     /// <summary>Creates a client from dependency-injection options.</summary>
@@ -277,7 +279,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         var value = utf8Json.ToArray();
         if (options is null || (options.IfRevision is null && !options.IfAbsent))
         {
-            return await FastPutAsync(table, key, keyBytes, value, element, ttl, cancellationToken).ConfigureAwait(false);
+            return await _puts.PutAsync(new PendingPut(table, key, keyBytes, value, element, ttl), cancellationToken).ConfigureAwait(false);
         }
 
         var expected = options.IfAbsent ? 0 : options.IfRevision;
@@ -487,33 +489,247 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         return reader;
     }
 
-    private async Task<KvEntry> FastPutAsync(string table, string key, byte[] keyBytes, byte[] value, JsonElement element, TimeSpan? ttl, CancellationToken cancellationToken)
+    private async Task<KvEntry> FastPutAsync(PendingPut put, CancellationToken cancellationToken)
     {
-        var entries = await ExecuteAsync("put", table, async (connection, ct) =>
+        var entries = await ExecuteAsync("put", put.Table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(KvSql.FastPut, connection);
-            command.Parameters.AddWithValue("@t", table);
-            command.Parameters.AddWithValue("@k", keyBytes);
-            command.Parameters.AddWithValue("@v", value);
-            command.Parameters.AddWithValue("@ttl", ttl is { } t ? (long)(t.Ticks / 10) : null);
-            return await RunCommitAsync(command, "put", table, async reader =>
+            AddPutParameters(command, put, string.Empty);
+            try
             {
-                await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
-                return new List<KvEntry>
+                return await RunCommitAsync(command, "put", put.Table, async reader =>
                 {
-                    new(
-                        table,
-                        key,
-                        element,
-                        (long)reader.GetUInt64(0),
-                        (long)reader.GetUInt64(1),
-                        EntryRow.Utc(reader.GetDateTime(2)),
-                        EntryRow.Utc(reader.GetDateTime(3)),
-                        reader.IsDBNull(4) ? null : EntryRow.Utc(reader.GetDateTime(4))),
-                };
-            }).ConfigureAwait(false);
+                    await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                    return new List<KvEntry> { ReadPutResult(reader, put) };
+                }).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is MySqlException or KvTransientException)
+            {
+                // The server stopped the batch before COMMIT, possibly holding the table row (a lock wait
+                // timeout rolls back only its statement). The pool resets a connection only when it is
+                // next opened, so roll back now rather than leave the row locked on an idle connection.
+                await RollbackAsync(connection).ConfigureAwait(false);
+                throw;
+            }
         }, cancellationToken).ConfigureAwait(false);
         return entries[0];
+    }
+
+    private static void AddPutParameters(MySqlCommand command, PendingPut put, string suffix)
+    {
+        command.Parameters.AddWithValue("@t" + suffix, put.Table);
+        command.Parameters.AddWithValue("@k" + suffix, put.KeyBytes);
+        command.Parameters.AddWithValue("@v" + suffix, put.Value);
+        command.Parameters.AddWithValue("@ttl" + suffix, put.Ttl is { } t ? (long)(t.Ticks / 10) : null);
+    }
+
+    private static KvEntry ReadPutResult(MySqlDataReader reader, PendingPut put) => new(
+        put.Table,
+        put.Key,
+        put.Element,
+        (long)reader.GetUInt64(0),
+        (long)reader.GetUInt64(1),
+        EntryRow.Utc(reader.GetDateTime(2)),
+        EntryRow.Utc(reader.GetDateTime(3)),
+        reader.IsDBNull(4) ? null : EntryRow.Utc(reader.GetDateTime(4)));
+
+    /// <summary>
+    /// Runs queued unconditional puts as one transaction and completes each caller with exactly what
+    /// its own put would have returned (<see cref="PutCoalescer"/>). Round trip 1 locks the tables'
+    /// revision rows with SKIP LOCKED and reads their revisions, so the group never waits for another
+    /// writer; puts whose table row is busy or does not exist yet run alone at once. The group then gives
+    /// each put the next revision of its table in arrival order (as a conditional write does) and round
+    /// trip 2 writes the revision rows and the entries (one multi-row statement each), reads the entries
+    /// back and commits. Nothing committed (a server error stops the batch before COMMIT): every put
+    /// runs alone, with its retries, so one failing put fails only its caller. A connection failure
+    /// during the commit round trip: every caller gets <see cref="KvErrorCodes.OutcomeUnknown"/>, as a
+    /// lone put would.
+    /// </summary>
+    private async Task RunPutGroupAsync(List<PendingPut> group)
+    {
+        if (group.Count == 1)
+        {
+            await PutAloneAsync(group[0]).ConfigureAwait(false);
+            return;
+        }
+
+        using var activity = KvStoreTelemetry.ActivitySource.StartActivity("kvstore.put_group", ActivityKind.Client);
+        activity?.SetTag("db.system", "mysql");
+        activity?.SetTag("kvstore.puts", group.Count);
+        var pending = group;
+        try
+        {
+            await EnsureSchemaAsync(CancellationToken.None).ConfigureAwait(false);
+            var connection = await _dataSource.OpenConnectionAsync(CancellationToken.None).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                var tables = group.Select(p => p.Table).Distinct(StringComparer.Ordinal).ToList();
+                var revisions = new Dictionary<string, long>(StringComparer.Ordinal);
+                using (var command = new MySqlCommand(WithList(KvSql.LockTablesSkipLocked, "@names", "@name", tables.Count), connection))
+                {
+                    for (var i = 0; i < tables.Count; i++)
+                    {
+                        command.Parameters.AddWithValue("@name" + i.ToString(CultureInfo.InvariantCulture), tables[i]);
+                    }
+
+                    using var reader = await command.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+                    while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                    {
+                        revisions.Add(reader.GetString(0), (long)reader.GetUInt64(1));
+                    }
+                }
+
+                foreach (var put in group.Where(p => !revisions.ContainsKey(p.Table)))
+                {
+                    _ = PutAloneAsync(put);
+                }
+
+                pending = group.Where(p => revisions.ContainsKey(p.Table)).ToList();
+                if (pending.Count == 0)
+                {
+                    await RollbackAsync(connection).ConfigureAwait(false);
+                    return;
+                }
+
+                using var commit = BuildPutGroupCommand(connection, pending, revisions);
+                List<KvEntry> entries;
+                try
+                {
+                    entries = await RunCommitAsync(commit, "put", pending[0].Table, reader => ReadPutGroupAsync(reader, pending)).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is MySqlException or KvTransientException)
+                {
+                    // The server stopped the batch before COMMIT: release the locks before the puts run alone.
+                    await RollbackAsync(connection).ConfigureAwait(false);
+                    throw;
+                }
+                catch (Exception ex)
+                {
+                    // COMMIT may have run: no caller may be told "not applied" or be retried.
+                    var unknown = ex as KvStoreException ?? new KvStoreException(
+                        KvErrorCodes.OutcomeUnknown,
+                        "A coalesced put failed while committing; the write may or may not have been applied. Read the key (its revision tells) before deciding to repeat it.",
+                        ex);
+                    Log.OutcomeUnknown(_logger, "put", pending[0].Table, unknown);
+                    foreach (var put in pending)
+                    {
+                        RecordOperation("put", "unknown", put.Started);
+                        put.Completion.TrySetException(unknown);
+                    }
+
+                    return;
+                }
+
+                for (var i = 0; i < pending.Count; i++)
+                {
+                    RecordOperation("put", "ok", pending[i].Started);
+                    pending[i].Completion.TrySetResult(entries[i]);
+                }
+
+                return;
+            }
+        }
+        catch (Exception ex)
+        {
+            // Nothing of the group committed (the server stopped the batch before COMMIT, or the
+            // connection failed before it was sent; the pool's reset rolls back what is open).
+            activity?.SetTag("kvstore.fallback", ex.GetType().Name);
+        }
+
+        foreach (var put in pending)
+        {
+            _ = PutAloneAsync(put);
+        }
+    }
+
+    /// <summary>
+    /// Round trip 2 of a put group: new table revisions, every entry with its revision in one
+    /// upsert (the same ON DUPLICATE KEY UPDATE rule as <see cref="KvSql.FastPut"/>), the read-back, COMMIT.
+    /// </summary>
+    private static MySqlCommand BuildPutGroupCommand(MySqlConnection connection, List<PendingPut> pending, Dictionary<string, long> revisions)
+    {
+        var command = new MySqlCommand { Connection = connection };
+        var entries = new StringBuilder(pending.Count * 160);
+        var readBack = new StringBuilder(pending.Count * 40);
+        for (var i = 0; i < pending.Count; i++)
+        {
+            var put = pending[i];
+            var revision = revisions[put.Table] + 1;
+            revisions[put.Table] = revision;
+            put.Revision = revision;
+            var n = i.ToString(CultureInfo.InvariantCulture);
+            entries.Append(i == 0 ? string.Empty : ",").Append(KvSql.PutGroupRow(n));
+            readBack.Append(i == 0 ? string.Empty : " OR ").Append(CultureInfo.InvariantCulture, $"(tbl = @t{n} AND k = @k{n})");
+            command.Parameters.AddWithValue("@t" + n, put.Table);
+            command.Parameters.AddWithValue("@k" + n, put.KeyBytes);
+            command.Parameters.AddWithValue("@v" + n, put.Value);
+            command.Parameters.AddWithValue("@r" + n, revision);
+            command.Parameters.AddWithValue("@ttl" + n, put.Ttl is { } t ? (long)(t.Ticks / 10) : null);
+        }
+
+        var tables = new StringBuilder(revisions.Count * 24);
+        var j = 0;
+        foreach (var (table, revision) in revisions)
+        {
+            if (!pending.Exists(p => string.Equals(p.Table, table, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            var n = j++.ToString(CultureInfo.InvariantCulture);
+            tables.Append(tables.Length == 0 ? string.Empty : ",").Append(CultureInfo.InvariantCulture, $"(@n{n},@nr{n},0,UTC_TIMESTAMP(6))");
+            command.Parameters.AddWithValue("@n" + n, table);
+            command.Parameters.AddWithValue("@nr" + n, revision);
+        }
+
+        command.CommandText = KvSql.PutGroup(tables.ToString(), entries.ToString(), readBack.ToString());
+        return command;
+    }
+
+    /// <summary>Matches the read-back rows to the puts by (table, revision), which is unique.</summary>
+    private static async Task<List<KvEntry>> ReadPutGroupAsync(MySqlDataReader reader, List<PendingPut> pending)
+    {
+        var rows = new Dictionary<(string Table, long Revision), KvEntry>(pending.Count);
+        var byRevision = pending.ToDictionary(p => (p.Table, p.Revision));
+        while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            var key = (reader.GetString(0), (long)reader.GetUInt64(1));
+            if (byRevision.TryGetValue(key, out var put))
+            {
+                rows[key] = new KvEntry(
+                    put.Table,
+                    put.Key,
+                    put.Element,
+                    put.Revision,
+                    (long)reader.GetUInt64(2),
+                    EntryRow.Utc(reader.GetDateTime(3)),
+                    EntryRow.Utc(reader.GetDateTime(4)),
+                    reader.IsDBNull(5) ? null : EntryRow.Utc(reader.GetDateTime(5)));
+            }
+        }
+
+        return pending.Select(p => rows.TryGetValue((p.Table, p.Revision), out var entry)
+            ? entry
+            : throw new InvalidOperationException($"The coalesced put of key '{p.Key}' in table '{p.Table}' was not read back.")).ToList();
+    }
+
+    private async Task PutAloneAsync(PendingPut put)
+    {
+        try
+        {
+            put.Completion.TrySetResult(await FastPutAsync(put, CancellationToken.None).ConfigureAwait(false));
+        }
+        catch (Exception ex)
+        {
+            put.Completion.TrySetException(ex);
+        }
+    }
+
+    private static void RecordOperation(string operation, string outcome, long started)
+    {
+        var tags = new TagList { { "operation", operation }, { "outcome", outcome } };
+        KvStoreTelemetry.Operations.Add(1, tags);
+        KvStoreTelemetry.OperationDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
     }
 
     /// <summary>
@@ -723,9 +939,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         }
         finally
         {
-            var tags = new TagList { { "operation", operation }, { "outcome", outcome } };
-            KvStoreTelemetry.Operations.Add(1, tags);
-            KvStoreTelemetry.OperationDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
+            RecordOperation(operation, outcome, started);
         }
     }
 
@@ -736,15 +950,18 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         Log.SchemaVerified(_logger, version);
     }
 
-    private static string WithKeyList(string sql, int count)
+    private static string WithKeyList(string sql, int count) => WithList(sql, "@keys", "@key", count);
+
+    /// <summary>Expands the <paramref name="placeholder"/> of an IN list into <paramref name="prefix"/>0, <paramref name="prefix"/>1, ...</summary>
+    private static string WithList(string sql, string placeholder, string prefix, int count)
     {
-        var names = new StringBuilder(count * 6);
+        var names = new StringBuilder(count * (prefix.Length + 3));
         for (var i = 0; i < count; i++)
         {
-            names.Append(i == 0 ? "@key" : ",@key").Append(i.ToString(CultureInfo.InvariantCulture));
+            names.Append(i == 0 ? prefix : "," + prefix).Append(i.ToString(CultureInfo.InvariantCulture));
         }
 
-        return sql.Replace("@keys", names.ToString(), StringComparison.Ordinal);
+        return sql.Replace(placeholder, names.ToString(), StringComparison.Ordinal);
     }
 
     private static void AddKeyList(MySqlCommand command, IReadOnlyList<byte[]> keys)

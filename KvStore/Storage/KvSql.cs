@@ -57,11 +57,47 @@ internal static class KvSql
         "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, expires_at, state) " +
         "VALUES (@t, @k, @v, LAST_INSERT_ID(), LAST_INSERT_ID(), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), " +
         "IF(@ttl IS NULL, NULL, UTC_TIMESTAMP(6) + INTERVAL @ttl MICROSECOND), 0) " +
+        UpsertEntryRule + ";" +
+        "SELECT rev, created_rev, created_at, updated_at, expires_at FROM kv_entries WHERE tbl = @t AND k = @k;" +
+        "COMMIT";
+
+    /// <summary>
+    /// The ON DUPLICATE KEY UPDATE of an unconditional put. A key that is absent, a tombstone or expired
+    /// is (re-)created: its created_rev/created_at restart. The assignments run left to right, so the
+    /// created_* columns are computed before state and expires_at change.
+    /// </summary>
+    private const string UpsertEntryRule =
         "ON DUPLICATE KEY UPDATE " +
         "created_rev = IF(state <> 0 OR expires_at <= UTC_TIMESTAMP(6), VALUES(rev), created_rev), " +
         "created_at = IF(state <> 0 OR expires_at <= UTC_TIMESTAMP(6), VALUES(created_at), created_at), " +
-        "v = VALUES(v), rev = VALUES(rev), updated_at = VALUES(updated_at), expires_at = VALUES(expires_at), state = 0;" +
-        "SELECT rev, created_rev, created_at, updated_at, expires_at FROM kv_entries WHERE tbl = @t AND k = @k;" +
+        "v = VALUES(v), rev = VALUES(rev), updated_at = VALUES(updated_at), expires_at = VALUES(expires_at), state = 0";
+
+    /// <summary>
+    /// First round trip of a coalesced group of unconditional puts (<see cref="PutGroup"/> is the
+    /// second): lock the kv_tables rows of the group's tables in one ordered index scan and read their
+    /// revisions, skipping any row another transaction holds, so a group never waits for a lock (and
+    /// puts to other tables never queue behind a slow writer). Tables not returned are put one by one.
+    /// </summary>
+    public const string LockTablesSkipLocked =
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;" +
+        "START TRANSACTION;" +
+        "SELECT name, rev FROM kv_tables WHERE name IN (@names) ORDER BY name FOR UPDATE SKIP LOCKED";
+
+    /// <summary>One row of <see cref="PutGroup"/>'s entry upsert, its parameters numbered <paramref name="n"/>.</summary>
+    public static string PutGroupRow(string n) =>
+        $"(@t{n},@k{n},@v{n},@r{n},@r{n},UTC_TIMESTAMP(6),UTC_TIMESTAMP(6),IF(@ttl{n} IS NULL, NULL, UTC_TIMESTAMP(6) + INTERVAL @ttl{n} MICROSECOND),0)";
+
+    /// <summary>
+    /// Second round trip of a put group: <paramref name="tables"/> are kv_tables rows with the
+    /// new table revisions, <paramref name="entries"/> <see cref="PutGroupRow"/>s of the puts
+    /// (no key twice), <paramref name="readBack"/> an OR of <c>(tbl = @t AND k = @k)</c>. The entry upsert
+    /// applies the rule of <see cref="FastPut"/> to every row.
+    /// </summary>
+    public static string PutGroup(string tables, string entries, string readBack) =>
+        $"INSERT INTO kv_tables (name, rev, purged_rev, created_at) VALUES {tables} ON DUPLICATE KEY UPDATE rev = VALUES(rev);" +
+        "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, expires_at, state) " +
+        $"VALUES {entries} " + UpsertEntryRule + ";" +
+        $"SELECT tbl, rev, created_rev, created_at, updated_at, expires_at FROM kv_entries WHERE {readBack};" +
         "COMMIT";
 
     /// <summary>

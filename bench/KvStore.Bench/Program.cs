@@ -1,14 +1,21 @@
 using System.Globalization;
 using KvStore.Bench;
 
-// dotnet run -c Release --project bench/KvStore.Bench -- store [--seconds N]
+// dotnet run -c Release --project bench/KvStore.Bench -- store [--seconds N] [--rounds N] [--only put|get]
 // dotnet run -c Release --project bench/KvStore.Bench -- cdc [--mb N] [--rate N] [--seconds N] [--only decode|latency]
 // Each benchmark starts its own MariaDB and measures KvStore against a baseline in the same run.
 var which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? "store";
 switch (which)
 {
     case "store":
-        await StoreBenchmark.RunAsync(TimeSpan.FromSeconds(Option("--seconds", 4)));
+        var store = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
+        if (store is not (null or "put" or "get"))
+        {
+            Console.Error.WriteLine($"--only takes 'put' or 'get', not '{store}'");
+            return 2;
+        }
+
+        await StoreBenchmark.RunAsync(TimeSpan.FromSeconds(Option("--seconds", 4)), Option("--rounds", 3), store);
         break;
     case "cdc":
         var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();

@@ -10,13 +10,18 @@ namespace KvStore.Bench;
 /// thing (a plain autocommit upsert / a primary-key select) on the same server, at the same
 /// concurrency, over 1,000 tables. Prints ops/s and the ratio KvStore / raw.
 /// </summary>
+/// <remarks>
+/// The server is shared and fsync-bound, so one cell says little: every cell runs <c>rounds</c>
+/// times with raw and KvStore alternating (raw first in even rounds, KvStore first in odd ones), and
+/// the table shows the medians of ops/s and of the per-round ratios, with the ratios' range.
+/// </remarks>
 internal static class StoreBenchmark
 {
     private const int Tables = 1000;
     private const int KeysPerTable = 20;
     private static readonly byte[] Value = Encoding.UTF8.GetBytes("""{"title":"hello","count":42,"tags":["a","b","c"],"body":"lorem ipsum dolor sit amet"}""");
 
-    public static async Task RunAsync(TimeSpan duration)
+    public static async Task RunAsync(TimeSpan duration, int rounds, string? only)
     {
         // Durable settings, as in production: fsync the redo log and the binlog on every commit.
         await using var server = await MariaDbServer.StartAsync("bench", c =>
@@ -34,11 +39,11 @@ internal static class StoreBenchmark
         await using var kv = new KvStoreClient(new KvStoreOptions { ConnectionString = cs });
         var raw = new MySqlDataSource(cs);
 
-        Console.WriteLine($"# KvStore vs raw MySqlConnector SQL — {Tables} tables, {KeysPerTable} keys each, {duration.TotalSeconds:0} s per cell");
+        Console.WriteLine($"# KvStore vs raw MySqlConnector SQL — {Tables} tables, {KeysPerTable} keys each, {duration.TotalSeconds:0} s per cell, {rounds} interleaved rounds");
         Console.WriteLine($"# server: MariaDB {await server.ScalarAsync("SELECT VERSION()")}, innodb_flush_log_at_trx_commit=1, sync_binlog=1; {Environment.ProcessorCount} cores");
         Console.WriteLine();
-        Console.WriteLine("| operation | concurrency | raw SQL ops/s | KvStore ops/s | ratio |");
-        Console.WriteLine("|---|---:|---:|---:|---:|");
+        Console.WriteLine("| operation | concurrency | raw SQL ops/s | KvStore ops/s | ratio (median) | ratio range |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
 
         // Seed both so that gets hit existing keys.
         await RunAsync(16, TimeSpan.Zero, Tables * KeysPerTable, i => RawPutAsync(raw, i));
@@ -46,23 +51,57 @@ internal static class StoreBenchmark
 
         foreach (var concurrency in new[] { 1, 16, 64 })
         {
-            var rawPut = await RunAsync(concurrency, duration, null, i => RawPutAsync(raw, i));
-            var kvPut = await RunAsync(concurrency, duration, null, i => kv.PutJsonAsync(Table(i), Key(i), Value));
-            Print("put", concurrency, rawPut, kvPut);
-            var rawGet = await RunAsync(concurrency, duration, null, i => RawGetAsync(raw, i));
-            var kvGet = await RunAsync(concurrency, duration, null, i => kv.GetAsync(Table(i), Key(i)));
-            Print("get", concurrency, rawGet, kvGet);
+            if (only is null or "put")
+            {
+                await CompareAsync("put", concurrency, duration, rounds, i => RawPutAsync(raw, i), i => kv.PutJsonAsync(Table(i), Key(i), Value));
+            }
+
+            if (only is null or "get")
+            {
+                await CompareAsync("get", concurrency, duration, rounds, i => RawGetAsync(raw, i), i => kv.GetAsync(Table(i), Key(i)));
+            }
         }
 
         await raw.DisposeAsync();
     }
 
+    private static async Task CompareAsync(string op, int concurrency, TimeSpan duration, int rounds, Func<long, Task> rawOp, Func<long, Task> kvOp)
+    {
+        var raws = new List<double>();
+        var kvs = new List<double>();
+        var ratios = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            double r, k;
+            if (round % 2 == 0)
+            {
+                r = await RunAsync(concurrency, duration, null, rawOp);
+                k = await RunAsync(concurrency, duration, null, kvOp);
+            }
+            else
+            {
+                k = await RunAsync(concurrency, duration, null, kvOp);
+                r = await RunAsync(concurrency, duration, null, rawOp);
+            }
+
+            raws.Add(r);
+            kvs.Add(k);
+            ratios.Add(k / r);
+        }
+
+        Console.WriteLine($"| {op} | {concurrency} | {Median(raws):N0} | {Median(kvs):N0} | {Median(ratios):0.00} | {ratios.Min():0.00}–{ratios.Max():0.00} |");
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        var mid = sorted.Count / 2;
+        return sorted.Count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
     private static string Table(long i) => "table-" + (i % Tables);
 
     private static string Key(long i) => "key-" + ((i / Tables) % KeysPerTable);
-
-    private static void Print(string op, int concurrency, double raw, double kv) =>
-        Console.WriteLine($"| {op} | {concurrency} | {raw:N0} | {kv:N0} | {kv / raw:0.00} |");
 
     private static async Task RawPutAsync(MySqlDataSource raw, long i)
     {

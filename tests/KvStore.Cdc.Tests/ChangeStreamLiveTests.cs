@@ -91,6 +91,40 @@ public sealed class ChangeStreamLiveTests(CdcDatabase db) : IClassFixture<CdcDat
     }
 
     [Fact]
+    public async Task Concurrent_puts_committed_together_by_the_client_arrive_each_with_its_own_result()
+    {
+        var tables = Enumerable.Range(0, 3).Select(_ => NewTable()).ToArray();
+        foreach (var table in tables)
+        {
+            await Kv.PutAsync(table, "seed", 0);
+        }
+
+        await using var probe = await StreamProbe.StartAsync(db.NewStream());
+        // 60 puts at once: the client runs 2 put transactions and coalesces the rest into groups that span tables.
+        var results = await Task.WhenAll(Enumerable.Range(0, 60).Select(i => Kv.PutAsync(tables[i % 3], "k" + i, i)));
+
+        var expected = results.Select(r => (r.Table, r.Revision)).ToHashSet();
+        var byRevision = new Dictionary<(string, long), KvChange>();
+        while (!expected.IsSubsetOf(byRevision.Keys))
+        {
+            foreach (var change in (await probe.NextAsync()).Changes)
+            {
+                byRevision[(change.Table, change.Revision)] = change;
+            }
+        }
+
+        foreach (var result in results)
+        {
+            var change = byRevision[(result.Table, result.Revision)];
+            Assert.Equal(result.Key, change.Key);
+            Assert.Equal(result.CreatedRevision, change.CreatedRevision);
+            Assert.Equal(result.CreatedAt, change.CreatedAt);
+            Assert.Equal(result.UpdatedAt, change.UpdatedAt);
+            Assert.Equal(result.Value.GetInt32(), change.Value.GetInt32());
+        }
+    }
+
+    [Fact]
     public async Task Purging_tombstones_yields_nothing_and_a_hand_delete_yields_an_unversioned_delete()
     {
         var table = NewTable();
