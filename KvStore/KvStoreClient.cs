@@ -557,80 +557,112 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         activity?.SetTag("db.system", "mysql");
         activity?.SetTag("kvstore.puts", group.Count);
         var pending = group;
+        var settled = false; // every caller of the group completed: nothing may run again
         try
         {
             await EnsureSchemaAsync(CancellationToken.None).ConfigureAwait(false);
             var connection = await _dataSource.OpenConnectionAsync(CancellationToken.None).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
-                var tables = group.Select(p => p.Table).Distinct(StringComparer.Ordinal).ToList();
-                var revisions = new Dictionary<string, long>(StringComparer.Ordinal);
-                using (var command = new MySqlCommand(WithList(KvSql.LockTablesSkipLocked, "@names", "@name", tables.Count), connection))
-                {
-                    for (var i = 0; i < tables.Count; i++)
-                    {
-                        command.Parameters.AddWithValue("@name" + i.ToString(CultureInfo.InvariantCulture), tables[i]);
-                    }
-
-                    using var reader = await command.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
-                    while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
-                    {
-                        revisions.Add(reader.GetString(0), (long)reader.GetUInt64(1));
-                    }
-                }
-
-                foreach (var put in group.Where(p => !revisions.ContainsKey(p.Table)))
-                {
-                    _ = PutAloneAsync(put);
-                }
-
-                pending = group.Where(p => revisions.ContainsKey(p.Table)).ToList();
-                if (pending.Count == 0)
-                {
-                    await RollbackAsync(connection).ConfigureAwait(false);
-                    return;
-                }
-
-                using var commit = BuildPutGroupCommand(connection, pending, revisions);
-                List<KvEntry> entries;
+                var commitSent = false;
                 try
                 {
-                    entries = await RunCommitAsync(commit, "put", pending[0].Table, reader => ReadPutGroupAsync(reader, pending)).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is MySqlException or KvTransientException)
-                {
-                    // The server stopped the batch before COMMIT: release the locks before the puts run alone.
-                    await RollbackAsync(connection).ConfigureAwait(false);
-                    throw;
-                }
-                catch (Exception ex)
-                {
-                    // COMMIT may have run: no caller may be told "not applied" or be retried.
-                    var unknown = ex as KvStoreException ?? new KvStoreException(
-                        KvErrorCodes.OutcomeUnknown,
-                        "A coalesced put failed while committing; the write may or may not have been applied. Read the key (its revision tells) before deciding to repeat it.",
-                        ex);
-                    Log.OutcomeUnknown(_logger, "put", pending[0].Table, unknown);
+                    var tables = group.Select(p => p.Table).Distinct(StringComparer.Ordinal).ToList();
+                    var revisions = new Dictionary<string, long>(StringComparer.Ordinal);
+                    using (var command = new MySqlCommand(WithList(KvSql.LockTablesSkipLocked, "@names", "@name", tables.Count), connection))
+                    {
+                        for (var i = 0; i < tables.Count; i++)
+                        {
+                            command.Parameters.AddWithValue("@name" + i.ToString(CultureInfo.InvariantCulture), tables[i]);
+                        }
+
+                        using var reader = await command.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+                        while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                        {
+                            revisions.Add(reader.GetString(0), (long)reader.GetUInt64(1));
+                        }
+                    }
+
+                    foreach (var put in group.Where(p => !revisions.ContainsKey(p.Table)))
+                    {
+                        _ = PutAloneAsync(put);
+                    }
+
+                    pending = group.Where(p => revisions.ContainsKey(p.Table)).ToList();
+                    if (pending.Count == 0)
+                    {
+                        await RollbackAsync(connection).ConfigureAwait(false);
+                        return;
+                    }
+
+                    using var commit = BuildPutGroupCommand(connection, pending, revisions);
+                    List<KvEntry> entries;
+                    try
+                    {
+                        commitSent = true;
+                        entries = await RunCommitAsync(commit, "put", pending[0].Table, reader => ReadPutGroupAsync(reader, pending)).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is MySqlException or KvTransientException)
+                    {
+                        // The server stopped the batch before COMMIT: release the locks before the puts run alone.
+                        await RollbackAsync(connection).ConfigureAwait(false);
+                        throw;
+                    }
+                    catch (Exception ex)
+                    {
+                        // COMMIT may have run: no caller may be told "not applied" or be retried.
+                        var unknown = ex as KvStoreException ?? new KvStoreException(
+                            KvErrorCodes.OutcomeUnknown,
+                            "A coalesced put failed while committing; the write may or may not have been applied. Read the key (its revision tells) before deciding to repeat it.",
+                            ex);
+                        settled = true;
+                        foreach (var put in pending)
+                        {
+                            put.Completion.TrySetException(unknown);
+                        }
+
+                        Log.OutcomeUnknown(_logger, "put", pending[0].Table, unknown);
+                        foreach (var put in pending)
+                        {
+                            RecordOperation("put", "unknown", put.Started);
+                        }
+
+                        return;
+                    }
+
+                    settled = true;
+                    for (var i = 0; i < pending.Count; i++)
+                    {
+                        pending[i].Completion.TrySetResult(entries[i]);
+                    }
+
                     foreach (var put in pending)
                     {
-                        RecordOperation("put", "unknown", put.Started);
-                        put.Completion.TrySetException(unknown);
+                        RecordOperation("put", "ok", put.Started);
                     }
 
                     return;
                 }
-
-                for (var i = 0; i < pending.Count; i++)
+                finally
                 {
-                    RecordOperation("put", "ok", pending[i].Started);
-                    pending[i].Completion.TrySetResult(entries[i]);
+                    if (!commitSent)
+                    {
+                        // Round trip 1 may have locked table rows: never hand the connection back to the
+                        // pool with them (the pool resets a connection only when it is next opened).
+                        await RollbackAsync(connection).ConfigureAwait(false);
+                    }
                 }
-
-                return;
             }
         }
         catch (Exception ex)
         {
+            if (settled)
+            {
+                // Thrown after every caller was completed (e.g. by a logging or metrics listener): the
+                // group committed or is unknown, so it must not run again.
+                return;
+            }
+
             // Nothing of the group committed (the server stopped the batch before COMMIT, or the
             // connection failed before it was sent; the pool's reset rolls back what is open).
             activity?.SetTag("kvstore.fallback", ex.GetType().Name);

@@ -112,7 +112,9 @@ internal sealed class PutCoalescer
         {
             if (Interlocked.Exchange(ref _released, 1) == 0)
             {
-                _ = owner.DrainAsync();
+                // Not inline: the drain runs other callers' puts, so it must not inherit this caller's
+                // ExecutionContext (Activity.Current, an ambient TransactionScope) or delay its completion.
+                ThreadPool.UnsafeQueueUserWorkItem(static o => _ = ((PutCoalescer)o!).DrainAsync(), owner, preferLocal: false);
             }
         }
     }
@@ -131,10 +133,12 @@ internal sealed class PutCoalescer
                 break;
             }
 
-            keys.Add((next.Table, next.Key));
             _queue.Dequeue();
+            // Only claimed puts reserve their key: a cancelled one must not hold back a live put of the
+            // same key, or a group could come back empty while puts still wait (and nothing drains them).
             if (next.TryClaim())
             {
+                keys.Add((next.Table, next.Key));
                 group.Add(next);
                 bytes += next.Value.Length;
             }

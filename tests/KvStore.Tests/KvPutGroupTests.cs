@@ -138,6 +138,31 @@ public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
     }
 
     [Fact]
+    public async Task Cancelled_queued_puts_do_not_strand_a_later_put_of_the_same_key()
+    {
+        // Two cancelled puts of a key ahead of a live one: a group must not come back empty (and let its
+        // drain loop end) while the live put still waits in the queue.
+        var client = db.CreateClient();
+        var table = KvDatabase.NewTable();
+        await client.PutAsync(table, "seed", 0);
+        var blocker = await BlockSlotsAsync(client);
+        using var cts = new CancellationTokenSource();
+        var cancelled = Enumerable.Range(0, 2).Select(i => client.PutAsync(table, "k", i, cancellationToken: cts.Token)).ToArray();
+        var live = client.PutAsync(table, "k", 42);
+        await cts.CancelAsync();
+
+        var entry = await live.WaitAsync(TimeSpan.FromSeconds(30));
+        await blocker.ReleaseAsync();
+
+        Assert.Equal(42, entry.Value.GetInt32());
+        Assert.Equal(42, (await client.GetAsync(table, "k"))!.Value.GetInt32());
+        foreach (var put in cancelled)
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => put);
+        }
+    }
+
+    [Fact]
     public async Task Grouped_puts_and_conditional_writes_on_shared_tables_never_deadlock()
     {
         var client = db.CreateClient();
