@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using KvStore.Expiry;
+using KvStore.TestInfrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -232,13 +233,6 @@ public sealed class ChangeStreamLiveTests(CdcDatabase db) : IClassFixture<CdcDat
         Assert.Contains("BINLOG MONITOR", kv.Message);
     }
 
-    private async Task WaitUntilExpiredAsync(string table, string key)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (await Kv.GetAsync(table, key) is not null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the key never expired");
-            await Task.Delay(20);
-        }
-    }
+    private Task WaitUntilExpiredAsync(string table, string key) =>
+        Eventually.UntilAsync(async () => await Kv.GetAsync(table, key) is null, () => "the key never expired");
 }

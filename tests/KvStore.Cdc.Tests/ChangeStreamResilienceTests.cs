@@ -115,7 +115,7 @@ public sealed class ChangeStreamResilienceTests(CdcDatabase db) : IClassFixture<
         await server.ExecuteAsync("FLUSH BINARY LOGS");
         await kv.PutAsync(table, "b", 2);
         await server.ExecuteAsync("FLUSH BINARY LOGS");
-        await PurgeAllButCurrentAsync(server);
+        await server.PurgeBinaryLogsToAsync();
         // The GTID state of the checkpoint is no longer in any binlog: MariaDB refuses, and so must we.
         await using var restarted = new StreamProbe(CdcDatabase.NewStream(cs, "purged"));
         var error = await restarted.FailureAsync(TimeSpan.FromSeconds(60));
@@ -224,72 +224,6 @@ public sealed class ChangeStreamResilienceTests(CdcDatabase db) : IClassFixture<
         }
     }
 
-    /// <summary>
-    /// PURGE skips files a dump thread still reads, and the server notices a closed replica only on
-    /// its next write: kill lingering dump threads, then purge until only the current file is left.
-    /// </summary>
-    private static async Task PurgeAllButCurrentAsync(MariaDbServer server)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            await using var connection = new MySqlConnector.MySqlConnection(server.AdminConnectionString);
-            await connection.OpenAsync();
-            var dumps = new List<long>();
-            await using (var list = new MySqlConnector.MySqlCommand("SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'", connection))
-            await using (var reader = await list.ExecuteReaderAsync())
-            {
-                while (await reader.ReadAsync())
-                {
-                    dumps.Add(Convert.ToInt64(reader.GetValue(0)));
-                }
-            }
-
-            foreach (var id in dumps)
-            {
-                await using var kill = new MySqlConnector.MySqlCommand($"KILL CONNECTION {id}", connection);
-                try
-                {
-                    await kill.ExecuteNonQueryAsync();
-                }
-                catch (MySqlConnector.MySqlException)
-                {
-                    // already gone
-                }
-            }
-
-            await using (var purge = new MySqlConnector.MySqlCommand("PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY", connection))
-            {
-                await purge.ExecuteNonQueryAsync();
-            }
-
-            var files = 0;
-            await using (var show = new MySqlConnector.MySqlCommand("SHOW BINARY LOGS", connection))
-            await using (var reader = await show.ExecuteReaderAsync())
-            {
-                while (await reader.ReadAsync())
-                {
-                    files++;
-                }
-            }
-
-            if (files == 1)
-            {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the old binlog files could not be purged");
-            await Task.Delay(50);
-        }
-    }
-
-    private static async Task WaitForStateAsync(KvChangeStream stream, string state)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (stream.Status.State != state)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"stream never reached '{state}' (is '{stream.Status.State}')");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitForStateAsync(KvChangeStream stream, string state) =>
+        Eventually.UntilAsync(() => stream.Status.State == state, () => $"stream never reached '{state}' (is '{stream.Status.State}')");
 }

@@ -172,7 +172,7 @@ public sealed class ReplicationLiveTests(LiveReplicationServer live) : IClassFix
         var first = await FirstBinlogAsync();
         await live.Server.ExecuteAsync("FLUSH BINARY LOGS");
         var current = (await new BinlogClient(live.Options(5009)).ReadServerStatusAsync()).Position.FileName;
-        await PurgeToAsync(current);
+        await live.Server.PurgeBinaryLogsToAsync(current);
         Assert.NotEqual(first, await FirstBinlogAsync());
 
         var client = new BinlogClient(live.Options(5009));
@@ -243,38 +243,6 @@ public sealed class ReplicationLiveTests(LiveReplicationServer live) : IClassFix
         }
 
         throw new InvalidOperationException("The stream ended early.");
-    }
-
-    /// <summary>
-    /// PURGE skips files a dump thread still reads; dump threads of earlier tests linger until the server
-    /// notices the closed socket, so end them first.
-    /// </summary>
-    private async Task PurgeToAsync(string file)
-    {
-        var deadline = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            var dumps = await live.Server.ScalarAsync("SELECT GROUP_CONCAT(ID) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'") as string;
-            foreach (var id in (dumps ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries))
-            {
-                try
-                {
-                    await live.Server.ExecuteAsync($"KILL {id}");
-                }
-                catch (MySqlConnector.MySqlException)
-                {
-                    // Already gone.
-                }
-            }
-
-            await live.Server.ExecuteAsync($"PURGE BINARY LOGS TO '{file}'");
-            if (await FirstBinlogAsync() == file || deadline.Elapsed > Patience)
-            {
-                return;
-            }
-
-            await Task.Delay(100);
-        }
     }
 
     private async Task<string> FirstBinlogAsync()

@@ -217,7 +217,7 @@ public sealed class RealtimeBackplaneTests(BackplaneFixture fx) : IClassFixture<
         Assert.Equal(KvSubscriptions.AllTables, (await resyncB).Table);
 
         // What the client does on resync: resume from the revision it holds.
-        await WaitUntilAsync(() => b.LastResume is not null);
+        await Eventually.UntilAsync(() => b.LastResume is not null, () => "the client resumed on resync", Timeout);
         var resumed = await b.LastResume!.WaitAsync(Timeout);
         Assert.Null(b.ResumeError);
         Assert.Contains("resync", b.Resumes);
@@ -241,16 +241,6 @@ public sealed class RealtimeBackplaneTests(BackplaneFixture fx) : IClassFixture<
     }
 
     private static string NewTable() => "bp-" + Guid.NewGuid().ToString("N")[..8];
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(10);
-        }
-    }
 
     /// <summary>The next <paramref name="method"/> message matching <paramref name="match"/>, within the timeout.</summary>
     private static async Task<T> Next<T>(KvTestClient client, string method, Func<T, bool> match)

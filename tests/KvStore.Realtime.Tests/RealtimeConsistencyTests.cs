@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
+using KvStore.TestInfrastructure;
 using MySqlConnector;
 
 namespace KvStore.Realtime.Tests;
@@ -21,15 +22,14 @@ public sealed class RealtimeConsistencyTests(RealtimeFixture fx) : IClassFixture
         // change before a snapshot could see it. A transaction holding the table row stands in for it.
         var table = NewTable();
         await Kv.PutAsync(table, "a", 1);
-        await using var writer = await fx.OpenAsync();
+        await using var writer = await fx.HoldTableRowAsync(table);
         await ExecuteAsync(writer, table,
-            "START TRANSACTION; SELECT rev FROM kv_tables WHERE name = @t FOR UPDATE;" +
             "UPDATE kv_tables SET rev = 2 WHERE name = @t;" +
             "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, state) VALUES (@t, 'b', '2', 2, 2, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 0)");
         await using var client = await KvTestClient.ConnectAsync(fx.Host.BaseUrl);
 
         var subscribe = client.SubscribeAsync(table);
-        await WaitForStatementAsync("SELECT rev FROM kv_tables WHERE name = % LOCK IN SHARE MODE");
+        await fx.WaitForStatementsAsync("SELECT rev FROM kv_tables WHERE name = % LOCK IN SHARE MODE");
         Assert.False(subscribe.IsCompleted);
         await ExecuteAsync(writer, table, "COMMIT");
         var result = await subscribe;
@@ -61,7 +61,7 @@ public sealed class RealtimeConsistencyTests(RealtimeFixture fx) : IClassFixture
 
         var third = await Kv.PutAsync(table, "c", 3);
         await client.WaitForRevisionAsync(third.Revision);
-        await WaitUntilAsync(() => client.LiveValues().Count == 3 || client.ResumeError is not null);
+        await Eventually.UntilAsync(() => client.LiveValues().Count == 3 || client.ResumeError is not null, () => $"the client resumed: it holds {string.Join(",", client.LiveValues().Keys)}");
 
         Assert.Null(client.ResumeError);
         // (The frame of "a" may also arrive, after the subscribe; the client drops it by revision.)
@@ -104,7 +104,7 @@ public sealed class RealtimeConsistencyTests(RealtimeFixture fx) : IClassFixture
         await client.WaitForRevisionAsync(put.Revision);
 
         // The test host sends progress every second.
-        await WaitUntilAsync(() => client.Progress.Any(p => p.Table == table));
+        await Eventually.UntilAsync(() => client.Progress.Any(p => p.Table == table), () => "a progress message for the table");
 
         var progress = client.Progress.First(p => p.Table == table);
         Assert.Equal(put.Revision, progress.Revision);
@@ -183,7 +183,7 @@ public sealed class RealtimeConsistencyTests(RealtimeFixture fx) : IClassFixture
         // a backplane nothing would ever reach this node's subscribers.
         await using var standby = await RealtimeHost.StartAsync(fx.ConnectionString, waitForStream: false);
         var stream = (KvStore.Cdc.KvChangeStream)standby.Services.GetService(typeof(KvStore.Cdc.KvChangeStream))!;
-        await WaitUntilAsync(() => stream.Status.State == "standby");
+        await Eventually.UntilAsync(() => stream.Status.State == "standby", () => $"the second reader is a standby (is {stream.Status.State})");
         await using var client = await KvTestClient.ConnectAsync(standby.BaseUrl);
         using var http = new HttpClient { BaseAddress = new Uri(standby.BaseUrl) };
 
@@ -211,13 +211,13 @@ public sealed class RealtimeConsistencyTests(RealtimeFixture fx) : IClassFixture
         Assert.True(manager.HasLocalGroup(GroupOf(dropped)));
 
         await goes.DisposeAsync();
-        await WaitUntilAsync(() => !manager.HasLocalGroup(GroupOf(dropped)));
+        await Eventually.UntilAsync(() => !manager.HasLocalGroup(GroupOf(dropped)), () => "the disconnected subscriber's group is removed");
 
         Assert.True(manager.HasLocalGroup(GroupOf(shared)));
         var put = await Kv.PutAsync(shared, "k", 1);
         await stays.WaitForRevisionAsync(put.Revision);
         await stays.DisposeAsync();
-        await WaitUntilAsync(() => !manager.HasLocalGroup(GroupOf(shared)));
+        await Eventually.UntilAsync(() => !manager.HasLocalGroup(GroupOf(shared)), () => "the last subscriber's group is removed");
 
         static string GroupOf(string table) => KvStore.Realtime.Hubs.KvSubscriptions.GroupName(table);
     }
@@ -227,30 +227,5 @@ public sealed class RealtimeConsistencyTests(RealtimeFixture fx) : IClassFixture
         await using var command = new MySqlCommand(sql, connection);
         command.Parameters.AddWithValue("@t", table);
         await command.ExecuteNonQueryAsync();
-    }
-
-    private async Task WaitForStatementAsync(string likePattern)
-    {
-        await using var admin = new MySqlConnection(fx.Server.AdminConnectionString);
-        await admin.OpenAsync();
-        await WaitUntilAsync(async () =>
-        {
-            await using var find = new MySqlCommand("SELECT COUNT(*) FROM information_schema.processlist WHERE db = @db AND info LIKE @pattern", admin);
-            find.Parameters.AddWithValue("@db", fx.Name);
-            find.Parameters.AddWithValue("@pattern", likePattern);
-            return Convert.ToInt64(await find.ExecuteScalarAsync()) > 0;
-        });
-    }
-
-    private static Task WaitUntilAsync(Func<bool> condition) => WaitUntilAsync(() => Task.FromResult(condition()));
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 30 s");
-            await Task.Delay(10);
-        }
     }
 }

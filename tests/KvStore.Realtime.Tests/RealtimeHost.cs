@@ -73,16 +73,7 @@ public sealed class RealtimeHost : IAsyncDisposable
     public static async Task WaitForStreamAsync(IServiceProvider services)
     {
         var stream = services.GetRequiredService<KvChangeStream>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (stream.Status.State != "streaming")
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"The change stream did not start: {stream.Status}");
-            }
-
-            await Task.Delay(20);
-        }
+        await Eventually.UntilAsync(() => stream.Status.State == "streaming", () => $"The change stream did not start: {stream.Status}");
     }
 
     public async Task StartAsync(bool waitForStream = true)

@@ -170,6 +170,67 @@ public sealed class MariaDbServer : IAsyncDisposable
         return value is DBNull ? null : value;
     }
 
+    /// <summary>Ids of the sessions of <paramref name="database"/> running a statement that matches the LIKE pattern.</summary>
+    public async Task<IReadOnlyList<long>> SessionsRunningAsync(string database, string likePattern)
+    {
+        await using var connection = new MySqlConnection(AdminConnectionString);
+        await connection.OpenAsync();
+        await using var find = new MySqlCommand("SELECT id FROM information_schema.processlist WHERE db = @db AND info LIKE @pattern", connection);
+        find.Parameters.AddWithValue("@db", database);
+        find.Parameters.AddWithValue("@pattern", likePattern);
+        return await ReadIdsAsync(find);
+    }
+
+    /// <summary>
+    /// Purges every binlog file before <paramref name="file"/> (null: the current one). PURGE skips files
+    /// a dump thread still reads, and the server notices a closed replica only on its next write, so
+    /// lingering dump threads are killed first, until the purge has taken effect.
+    /// </summary>
+    public async Task PurgeBinaryLogsToAsync(string? file = null)
+    {
+        file ??= (string)(await ScalarAsync("SHOW MASTER STATUS"))!;
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                await using var connection = new MySqlConnection(AdminConnectionString);
+                await connection.OpenAsync();
+                await using var dumps = new MySqlCommand("SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'", connection);
+                foreach (var id in await ReadIdsAsync(dumps))
+                {
+                    try
+                    {
+                        await using var kill = new MySqlCommand($"KILL CONNECTION {id}", connection);
+                        await kill.ExecuteNonQueryAsync();
+                    }
+                    catch (MySqlException)
+                    {
+                        // Already gone.
+                    }
+                }
+
+                await using (var purge = new MySqlCommand($"PURGE BINARY LOGS TO '{file}'", connection))
+                {
+                    await purge.ExecuteNonQueryAsync();
+                }
+
+                await using var first = new MySqlCommand("SHOW BINARY LOGS", connection);
+                return (string?)await first.ExecuteScalarAsync() == file;
+            },
+            () => $"the binlog files before {file} could not be purged");
+    }
+
+    private static async Task<List<long>> ReadIdsAsync(MySqlCommand command)
+    {
+        var ids = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture));
+        }
+
+        return ids;
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {

@@ -26,6 +26,29 @@ public class TestDatabase : IAsyncLifetime
         return connection;
     }
 
+    /// <summary>
+    /// Opens a transaction that holds the table's kv_tables row lock, as every KvStore write does until
+    /// its commit is visible. Dispose the connection (or run COMMIT/ROLLBACK on it) to release it.
+    /// </summary>
+    public async Task<MySqlConnection> HoldTableRowAsync(string table)
+    {
+        var holder = await OpenAsync();
+        await using var hold = new MySqlCommand("START TRANSACTION; SELECT rev FROM kv_tables WHERE name = @t FOR UPDATE", holder);
+        hold.Parameters.AddWithValue("@t", table);
+        await hold.ExecuteScalarAsync();
+        return holder;
+    }
+
+    /// <summary>Waits until <paramref name="count"/> sessions of this database run a statement matching the LIKE pattern; returns their ids.</summary>
+    public async Task<IReadOnlyList<long>> WaitForStatementsAsync(string likePattern, int count = 1)
+    {
+        IReadOnlyList<long> ids = [];
+        await Eventually.UntilAsync(
+            async () => (ids = await Server.SessionsRunningAsync(Name, likePattern)).Count >= count,
+            () => $"fewer than {count} sessions ran a statement like '{likePattern}'");
+        return ids;
+    }
+
     /// <inheritdoc />
     public virtual async Task InitializeAsync()
     {

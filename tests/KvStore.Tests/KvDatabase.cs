@@ -48,50 +48,6 @@ public sealed class KvDatabase : TestDatabase
         return value is null or DBNull ? null : Convert.ToInt64(value);
     }
 
-    /// <summary>
-    /// Opens a transaction that holds the table's kv_tables row lock, as every KvStore write does until
-    /// its commit is visible. Dispose the connection (or run COMMIT/ROLLBACK on it) to release it.
-    /// </summary>
-    public async Task<MySqlConnection> HoldTableRowAsync(string table)
-    {
-        var holder = await OpenAsync();
-        await using var hold = new MySqlCommand("START TRANSACTION; SELECT rev FROM kv_tables WHERE name = @t FOR UPDATE", holder);
-        hold.Parameters.AddWithValue("@t", table);
-        await hold.ExecuteScalarAsync();
-        return holder;
-    }
-
-    /// <summary>Waits until <paramref name="count"/> sessions of this database run a statement matching the LIKE pattern; returns their ids.</summary>
-    public async Task<IReadOnlyList<long>> WaitForStatementsAsync(string likePattern, int count = 1)
-    {
-        await using var admin = new MySqlConnection(Server.AdminConnectionString);
-        await admin.OpenAsync();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            await using var find = new MySqlCommand("SELECT id FROM information_schema.processlist WHERE db = @db AND info LIKE @pattern", admin);
-            find.Parameters.AddWithValue("@db", Name);
-            find.Parameters.AddWithValue("@pattern", likePattern);
-            var ids = new List<long>();
-            await using (var reader = await find.ExecuteReaderAsync())
-            {
-                while (await reader.ReadAsync())
-                {
-                    ids.Add(Convert.ToInt64(reader.GetValue(0)));
-                }
-            }
-
-            if (ids.Count >= count)
-            {
-                return ids;
-            }
-
-            await Task.Delay(10);
-        }
-
-        throw new TimeoutException($"Fewer than {count} sessions ever ran a statement like '{likePattern}'.");
-    }
-
     /// <summary>The "LATEST DETECTED DEADLOCK" section of SHOW ENGINE INNODB STATUS, for failure messages.</summary>
     public async Task<string> LatestDeadlockAsync()
     {
