@@ -24,14 +24,11 @@ internal sealed class KvChangePublisher : BackgroundService
     private readonly ILogger _logger;
     private readonly TableFramer _framer;
     private readonly AckTracker _acks;
+    private static readonly TimeSpan StatusPollInterval = TimeSpan.FromMilliseconds(20);
     private readonly ProgressTargets _progress;
-    private readonly bool _localDelivery;
 
     public KvChangePublisher(IHubContext<KvHub> hub, KvSubscriptions subscriptions, IOptions<KvRealtimeOptions> options, ILogger<KvChangePublisher> logger, IKvChangeSource? source = null)
     {
-        // With the in-process lifetime manager this process's reader is the only one that reaches its
-        // subscribers; through a backplane another process's reader may serve them.
-        _localDelivery = !options.Value.Backplane;
         _source = source;
         _hub = hub;
         _subscriptions = subscriptions;
@@ -63,8 +60,11 @@ internal sealed class KvChangePublisher : BackgroundService
     /// </summary>
     public string? NotDeliveringReason => SourceStatus?.State switch
     {
-        null or "streaming" or "reconnecting" => null,
-        "standby" => _localDelivery ? "this node's change stream is a standby (another process holds its stream name; give each node its own StreamName or use a backplane)" : null,
+        null => null,
+        var state when HasPosition(state) => null,
+        // Without a backplane this process's reader is the only one that reaches its subscribers;
+        // through one, another process's reader serves them.
+        "standby" => _options.Backplane ? null : "this node's change stream is a standby (another process holds its stream name; give each node its own StreamName or use a backplane)",
         var state => $"this node's change stream is {state}",
     };
 
@@ -89,7 +89,8 @@ internal sealed class KvChangePublisher : BackgroundService
         return null;
     }
 
-    private static readonly TimeSpan StatusPollInterval = TimeSpan.FromMilliseconds(20);
+    /// <summary>The reader has a binlog position: streaming, or reconnecting to continue from it.</summary>
+    private static bool HasPosition(string? state) => state is "streaming" or "reconnecting";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -150,7 +151,7 @@ internal sealed class KvChangePublisher : BackgroundService
     {
         try
         {
-            while (SourceStatus?.State is not ("streaming" or "reconnecting"))
+            while (!HasPosition(SourceStatus?.State))
             {
                 await Task.Delay(StatusPollInterval, _options.TimeProvider, stoppingToken).ConfigureAwait(false);
             }

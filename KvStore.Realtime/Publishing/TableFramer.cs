@@ -92,16 +92,7 @@ internal sealed class TableFramer(TimeSpan interval, TimeProvider time, Action<T
     }
 
     // Hand-deleted rows carry an old revision; counting them only lowers After (no false gap).
-    private static long FirstRevision(List<KvChange> changes)
-    {
-        var first = long.MaxValue;
-        foreach (var change in changes)
-        {
-            first = Math.Min(first, change.Revision);
-        }
-
-        return first;
-    }
+    private static long FirstRevision(List<KvChange> changes) => changes.Min(c => c.Revision);
 
     private sealed class TableState
     {
