@@ -112,32 +112,12 @@ internal static class MySqlTemporal
         switch (fsp)
         {
             case 1 or 2:
-            {
-                long intPart = ReadUInt24BigEndian(value) - TimeIntOffset;
-                long fraction = value[3];
-                if (intPart < 0 && fraction != 0)
-                {
-                    intPart++;
-                    fraction -= 0x100;
-                }
-
-                packed = (intPart << 24) + (fraction * 10_000);
+                packed = PackTime(value, value[3], 0x100, 10_000);
                 break;
-            }
 
             case 3 or 4:
-            {
-                long intPart = ReadUInt24BigEndian(value) - TimeIntOffset;
-                long fraction = BinaryPrimitives.ReadUInt16BigEndian(value[3..]);
-                if (intPart < 0 && fraction != 0)
-                {
-                    intPart++;
-                    fraction -= 0x10000;
-                }
-
-                packed = (intPart << 24) + (fraction * 100);
+                packed = PackTime(value, BinaryPrimitives.ReadUInt16BigEndian(value[3..]), 0x10000, 100);
                 break;
-            }
 
             case 5 or 6:
                 packed = ReadBigEndian(value[..6]) - TimeOffset;
@@ -157,6 +137,22 @@ internal static class MySqlTemporal
         var micros = magnitude % (1 << 24);
         var total = (((hours * 3600) + (minutes * 60) + seconds) * 1_000_000) + micros;
         return negative ? -total : total;
+    }
+
+    /// <summary>
+    /// TIME2 with 1-4 fractional digits: a 3-byte integer part and a 1- or 2-byte fraction. A negative
+    /// time with a fraction borrows one second from the integer part.
+    /// </summary>
+    private static long PackTime(ReadOnlySpan<byte> value, long fraction, long fractionRange, long scale)
+    {
+        long intPart = ReadUInt24BigEndian(value) - TimeIntOffset;
+        if (intPart < 0 && fraction != 0)
+        {
+            intPart++;
+            fraction -= fractionRange;
+        }
+
+        return (intPart << 24) + (fraction * scale);
     }
 
     /// <summary>Decodes DATE/NEWDATE: 3 bytes little-endian, day in bits 0-4, month 5-8, year above.</summary>
