@@ -15,7 +15,7 @@ namespace KvStore;
 public static class KvSchema
 {
     /// <summary>The schema version this library requires.</summary>
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
 
     private const string MigrationLock = "kvstore.migrate";
     private const string ResourcePrefix = "KvStore.Migrations.V";
@@ -31,7 +31,8 @@ public static class KvSchema
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
         logger ??= NullLogger.Instance;
-        var connection = new MySqlConnection(connectionString);
+        // Trigger bodies use session variables (@kv_put_*), which MySqlConnector would otherwise read as parameters.
+        var connection = new MySqlConnection(new MySqlConnectionStringBuilder(connectionString) { AllowUserVariables = true }.ConnectionString);
         await using var connectionScope = connection.ConfigureAwait(false);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         var locked = await connection.ExecuteScalarAsync<long?>(
@@ -53,7 +54,23 @@ public static class KvSchema
             foreach (var migration in Migrations.Where(m => m.Version > version))
             {
                 Log.ApplyingMigration(logger, migration.Version, migration.Description);
-                await connection.ExecuteAsync(new CommandDefinition(migration.Sql, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                foreach (var batch in ScriptBatches(migration.Sql))
+                {
+                    try
+                    {
+                        await connection.ExecuteAsync(new CommandDefinition(batch, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                    }
+                    catch (MySqlException ex) when (ex.ErrorCode == MySqlErrorCode.BinLogCreateRoutineNeedSuper)
+                    {
+                        throw new KvStoreException(
+                            KvErrorCodes.SchemaMismatch,
+                            $"Migration V{migration.Version:000} ({migration.Description}) creates triggers, which the server allows only to an account with " +
+                            "SUPER (MariaDB, MySQL 5.7) or SET_USER_ID/SYSTEM_USER (MySQL 8) while the binary log is on. Run the migration as such an " +
+                            "account, or set log_bin_trust_function_creators=1 on the server first; then run it again (migrations are safe to re-run).",
+                            ex);
+                    }
+                }
+
                 version = migration.Version;
                 applied = true;
             }
@@ -179,6 +196,53 @@ public static class KvSchema
         {
             return 0;
         }
+    }
+
+    /// <summary>
+    /// Splits a migration script into the batches to send, honouring the <c>DELIMITER</c> lines that the
+    /// mariadb/mysql command-line clients understand: text between them under the ordinary <c>;</c>
+    /// delimiter is one multi-statement batch; under another delimiter every statement (a trigger with
+    /// a compound body) is a batch of its own, without the delimiter. Batches of only comments are dropped.
+    /// </summary>
+    internal static IReadOnlyList<string> ScriptBatches(string script)
+    {
+        var batches = new List<string>();
+        var delimiter = ";";
+        var current = new System.Text.StringBuilder();
+
+        void Flush()
+        {
+            var text = current.ToString().Trim();
+            current.Clear();
+            var hasStatement = text.Split('\n').Any(line => line.Trim() is { Length: > 0 } t && !t.StartsWith("--", StringComparison.Ordinal));
+            if (hasStatement)
+            {
+                batches.Add(text);
+            }
+        }
+
+        foreach (var line in script.ReplaceLineEndings("\n").Split('\n'))
+        {
+            var trimmed = line.Trim();
+            if (trimmed.StartsWith("DELIMITER ", StringComparison.OrdinalIgnoreCase))
+            {
+                Flush();
+                delimiter = trimmed["DELIMITER ".Length..].Trim();
+                continue;
+            }
+
+            if (delimiter != ";" && trimmed.EndsWith(delimiter, StringComparison.Ordinal))
+            {
+                current.Append(line.AsSpan(0, line.LastIndexOf(delimiter, StringComparison.Ordinal))).Append('\n');
+                Flush();
+                continue;
+            }
+
+            current.Append(line).Append('\n');
+        }
+
+        Flush();
+        return batches;
     }
 
     private static bool IsOn(string value) => value.Equals("ON", StringComparison.OrdinalIgnoreCase) || value == "1";

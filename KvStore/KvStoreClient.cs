@@ -23,6 +23,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
 {
     private readonly KvStoreOptions _options;
     private readonly MySqlDataSource _dataSource;
+    private readonly MySqlDataSource _readSource;
     private readonly ResiliencePipeline _retry;
     private readonly ILogger _logger;
     private readonly PutCoalescer _puts;
@@ -42,12 +43,24 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KvStoreClient>();
         var builder = new MySqlConnectionStringBuilder(options.ConnectionString)
         {
-            // Session state (isolation level, LAST_INSERT_ID) must not leak between pooled uses.
+            // Session state (isolation level, the put's @kv_put_* variables) must not leak between pooled uses.
             ConnectionReset = true,
-            AllowUserVariables = false,
+            // The put reads the session variables its trigger sets (KvSql.FastPut); every value is still a parameter.
+            AllowUserVariables = true,
             AllowLoadLocalInfile = false,
         };
         _dataSource = new MySqlDataSourceBuilder(builder.ConnectionString)
+            .UseLoggerFactory(loggerFactory)
+            .Build();
+
+        // Single-statement autocommit reads (get, get many, table revision) leave nothing behind on a
+        // session: no transaction, no variables. Their own pool skips the reset a pooled connection
+        // otherwise gets between uses, a round trip that costs about as much as the read itself.
+        _readSource = new MySqlDataSourceBuilder(new MySqlConnectionStringBuilder(builder.ConnectionString)
+            {
+                ConnectionReset = false,
+                AllowUserVariables = false,
+            }.ConnectionString)
             .UseLoggerFactory(loggerFactory)
             .Build();
         _retry = new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
@@ -105,7 +118,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     {
         KvValidator.Table(table);
         var keyBytes = KvValidator.Key(key);
-        return await ExecuteAsync("get", table, async (connection, ct) =>
+        return await ExecuteReadAsync("get", table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(KvSql.Get, connection);
             command.Parameters.AddWithValue("@t", table);
@@ -139,7 +152,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
             return [];
         }
 
-        return await ExecuteAsync("get_many", table, async (connection, ct) =>
+        return await ExecuteReadAsync("get_many", table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(WithKeyList(KvSql.GetMany, keyBytes.Count), connection);
             command.Parameters.AddWithValue("@t", table);
@@ -199,7 +212,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     public async Task<long> GetTableRevisionAsync(string table, CancellationToken cancellationToken = default)
     {
         KvValidator.Table(table);
-        return await ExecuteAsync("table_revision", table, async (connection, ct) =>
+        return await ExecuteReadAsync("table_revision", table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(KvSql.TableRevision, connection);
             command.Parameters.AddWithValue("@t", table);
@@ -426,10 +439,18 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _dataSource.Dispose();
+    public void Dispose()
+    {
+        _dataSource.Dispose();
+        _readSource.Dispose();
+    }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+        await _readSource.DisposeAsync().ConfigureAwait(false);
+    }
 
     internal MySqlDataSource DataSource => _dataSource;
 
@@ -491,6 +512,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
 
     private async Task<KvEntry> FastPutAsync(PendingPut put, CancellationToken cancellationToken)
     {
+        // One autocommit statement: a server error rolls it back by itself, so there is no transaction to end here.
         var entries = await ExecuteAsync("put", put.Table, async (connection, ct) =>
         {
             using var command = new MySqlCommand(KvSql.FastPut, connection);
@@ -503,13 +525,15 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
                     return new List<KvEntry> { ReadPutResult(reader, put) };
                 }).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is MySqlException or KvTransientException)
+            catch (MySqlException ex) when (ex.ErrorCode == MySqlErrorCode.ColumnCannotBeNull)
             {
-                // The server stopped the batch before COMMIT, possibly holding the table row (a lock wait
-                // timeout rolls back only its statement). The pool resets a connection only when it is
-                // next opened, so roll back now rather than leave the row locked on an idle connection.
-                await RollbackAsync(connection).ConfigureAwait(false);
-                throw;
+                // The entry went in with rev NULL and nothing gave it a revision: the trigger is gone.
+                throw new KvStoreException(
+                    KvErrorCodes.SchemaMismatch,
+                    "The database lacks KvStore's kv_entries_put_revision trigger (was it restored without triggers?), so puts cannot take " +
+                    "revisions; nothing was written. Apply KvStore/Schema/Migrations/V002__put_revision_trigger.sql (or schema.sql) again " +
+                    "with the mariadb/mysql client: it is safe to re-run.",
+                    ex);
             }
         }, cancellationToken).ConfigureAwait(false);
         return entries[0];
@@ -912,7 +936,17 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     }
 
     /// <summary>Opens a pooled connection and runs <paramref name="body"/> under the retry pipeline, with metrics.</summary>
-    private async Task<T> ExecuteAsync<T>(string operation, string table, Func<MySqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken)
+    private Task<T> ExecuteAsync<T>(string operation, string table, Func<MySqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken) =>
+        ExecuteOnAsync(_dataSource, operation, table, body, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ExecuteAsync{T}"/> for a read that is one autocommit SELECT and leaves no session state
+    /// (no transaction, no variables), on the pool whose connections are not reset between uses.
+    /// </summary>
+    private Task<T> ExecuteReadAsync<T>(string operation, string table, Func<MySqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken) =>
+        ExecuteOnAsync(_readSource, operation, table, body, cancellationToken);
+
+    private async Task<T> ExecuteOnAsync<T>(MySqlDataSource source, string operation, string table, Func<MySqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken)
     {
         using var activity = KvStoreTelemetry.ActivitySource.StartActivity("kvstore." + operation, ActivityKind.Client);
         activity?.SetTag("db.system", "mysql");
@@ -928,7 +962,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
                     try
                     {
                         await EnsureSchemaAsync(ct).ConfigureAwait(false);
-                        connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+                        connection = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (KvFailure.Classify(ex, KvPhase.Connect, operation, table) is KvTransientException transient)
                     {

@@ -8,7 +8,11 @@ public sealed class KvStoreOptions
     /// <summary>The largest value any deployment may configure: 16 MiB.</summary>
     public const int HardMaxValueBytes = 16 * 1024 * 1024;
 
-    /// <summary>MySqlConnector connection string of the KvStore database (required).</summary>
+    /// <summary>
+    /// MySqlConnector connection string of the KvStore database (required). The client builds two pools
+    /// from it, each bounded by its <c>Maximum Pool Size</c>: one for writes and snapshot reads, and one
+    /// for single-statement reads, whose connections skip the reset between uses.
+    /// </summary>
     public string ConnectionString { get; set; } = string.Empty;
 
     /// <summary>Largest accepted JSON value in UTF-8 bytes. Default 1 MiB; at most <see cref="HardMaxValueBytes"/>.</summary>

@@ -30,6 +30,8 @@ binlog_checksum=CRC32
 gtid_strict_mode=ON
 binlog_expire_logs_seconds=604800
 max_allowed_packet=64M
+# The demo user (no SUPER) runs the migrations, which create triggers (docs/operations.md, Privileges).
+log_bin_trust_function_creators=1
 skip-name-resolve
 character_set_server=utf8mb4
 default_time_zone=+00:00

@@ -35,31 +35,30 @@ internal static class KvSql
     /// may already be on its way to subscribers while a plain snapshot still misses it. Every KvStore
     /// write holds the table's kv_tables row lock until its commit is visible, so a shared lock on
     /// that row (autocommit: released at once) waits out any such write before the read view is made.
-    /// Its result set comes first; readers skip it (<c>AllowUserVariables</c> is off, so no <c>INTO @var</c>).
+    /// Its result set comes first; readers skip it.
     /// </summary>
     public const string BeginSnapshot =
         "SELECT rev FROM kv_tables WHERE name = @t LOCK IN SHARE MODE;" +
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
 
     /// <summary>
-    /// The unconditional put in one round trip: bump the table revision (LAST_INSERT_ID carries it to
-    /// the next statement), upsert the entry, read it back and commit. A key that is absent, a tombstone
-    /// or expired is (re-)created: its created_rev/created_at restart. In ON DUPLICATE KEY UPDATE the
-    /// assignments run left to right, so the created_* columns are computed before state and expires_at change.
+    /// The unconditional put: one autocommit statement and its read-back, in one round trip. The entry
+    /// goes in with rev NULL, and the schema's <c>kv_entries_put_revision</c> trigger (migration V002)
+    /// bumps the table's kv_tables row and gives the entry the new revision within the statement; the
+    /// triggers leave the outcome in the session variables the SELECT reads (a pooled connection is
+    /// reset before its next use, and a failed INSERT stops the batch, so they are always this put's).
+    /// A key that is absent, a tombstone or expired is (re-)created: its created_rev/created_at restart.
     /// </summary>
     public const string FastPut =
         // READ COMMITTED keeps InnoDB from taking next-key (gap) locks that reach into the key range
         // of a neighbouring table, which could otherwise order two tables' transactions into a cycle.
         "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;" +
-        "START TRANSACTION;" +
-        "INSERT INTO kv_tables (name, rev, purged_rev, created_at) VALUES (@t, LAST_INSERT_ID(1), 0, UTC_TIMESTAMP(6)) " +
-        "ON DUPLICATE KEY UPDATE rev = LAST_INSERT_ID(rev + 1);" +
         "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, expires_at, state) " +
-        "VALUES (@t, @k, @v, LAST_INSERT_ID(), LAST_INSERT_ID(), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), " +
+        "VALUES (@t, @k, @v, NULL, NULL, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), " +
         "IF(@ttl IS NULL, NULL, UTC_TIMESTAMP(6) + INTERVAL @ttl MICROSECOND), 0) " +
         UpsertEntryRule + ";" +
-        "SELECT rev, created_rev, created_at, updated_at, expires_at FROM kv_entries WHERE tbl = @t AND k = @k;" +
-        "COMMIT";
+        "SELECT CAST(@kv_put_rev AS UNSIGNED), CAST(@kv_put_created_rev AS UNSIGNED), CAST(@kv_put_created_at AS DATETIME(6)), " +
+        "CAST(@kv_put_updated_at AS DATETIME(6)), CAST(@kv_put_expires_at AS DATETIME(6))";
 
     /// <summary>
     /// The ON DUPLICATE KEY UPDATE of an unconditional put. A key that is absent, a tombstone or expired

@@ -149,6 +149,40 @@ public sealed class MariaDbServer : IAsyncDisposable
     /// <summary>Starts the server again on the same data directory and port.</summary>
     public Task RestartAsync() => StartProcessAsync();
 
+    /// <summary>
+    /// Feeds <paramref name="script"/> to the <c>mariadb</c> command-line client as <paramref name="user"/>
+    /// (the admin user by default), as a DBA would (<c>mariadb db &lt; file.sql</c>); throws with the client's
+    /// output when it fails.
+    /// </summary>
+    public async Task RunClientScriptAsync(string script, string database, string user = AdminUser, string password = AdminPassword)
+    {
+        var client = LocalServer.FindExecutable("mariadb") ?? LocalServer.FindExecutable("mysql")
+            ?? throw new InvalidOperationException("The mariadb client is not installed (apt-get install mariadb-client).");
+        var info = new ProcessStartInfo(client)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in new[] { "--no-defaults", "--protocol=TCP", "-h", "127.0.0.1", "-P", Port.ToString(CultureInfo.InvariantCulture), "-u", user, "--password=" + password, "--skip-ssl", database })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{client} did not start.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardInput.WriteAsync(script);
+        process.StandardInput.Close();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        await process.WaitForExitAsync(cts.Token);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{client} failed ({process.ExitCode}): {await stdout}{await stderr}");
+        }
+    }
+
     /// <summary>Runs one SQL statement batch as the admin user.</summary>
     public async Task ExecuteAsync(string sql, string? database = null)
     {

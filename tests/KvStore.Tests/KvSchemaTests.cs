@@ -105,14 +105,114 @@ public sealed class KvSchemaTests(KvDatabase db) : IClassFixture<KvDatabase>
         await fresh.InitializeAsync();
         try
         {
-            await fresh.Server.ExecuteAsync(sql, fresh.Name);
-            await fresh.Server.ExecuteAsync(sql, fresh.Name);
+            // As a DBA would: the command-line client, which also reads the DELIMITER lines around the triggers.
+            await fresh.Server.RunClientScriptAsync(sql, fresh.Name);
+            await fresh.Server.RunClientScriptAsync(sql, fresh.Name);
             Assert.Equal(KvSchema.CurrentVersion, await KvSchema.GetVersionAsync(fresh.ConnectionString));
+
+            // The schema is complete: the library works on it, puts included (they need the trigger).
+            await using var client = new KvStoreClient(new KvStoreOptions { ConnectionString = fresh.ConnectionString });
+            var first = await client.PutJsonAsync("t", "k", "1"u8.ToArray());
+            var second = await client.PutJsonAsync("t", "k", "2"u8.ToArray());
+            Assert.Equal((1, 1), (first.Revision, first.CreatedRevision));
+            Assert.Equal((2, 1), (second.Revision, second.CreatedRevision));
         }
         finally
         {
             await fresh.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_version_1_database_is_refused_until_migrated_and_keeps_its_data()
+    {
+        var old = new TestDatabase();
+        await old.InitializeAsync();
+        try
+        {
+            // Version 1 as an earlier release left it, with data written the version-1 way (explicit revisions).
+            await old.Server.ExecuteAsync(KvSchema.Migrations.Single(m => m.Version == 1).Sql, old.Name);
+            await old.Server.ExecuteAsync(
+                "INSERT INTO kv_tables VALUES ('t', 7, 0, UTC_TIMESTAMP(6));" +
+                "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, state) VALUES ('t', 'k', '1', 7, 3, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 0)",
+                old.Name);
+            await using (var client = new KvStoreClient(new KvStoreOptions { ConnectionString = old.ConnectionString }))
+            {
+                var ex = await Assert.ThrowsAsync<KvStoreException>(() => client.PutJsonAsync("t", "k", "2"u8.ToArray()));
+                Assert.Equal(KvErrorCodes.SchemaMismatch, ex.Code);
+                Assert.Contains("version 1", ex.Message);
+                Assert.Contains("migrat", ex.Message, StringComparison.OrdinalIgnoreCase);
+            }
+
+            Assert.Equal(KvSchema.CurrentVersion, await KvSchema.MigrateAsync(old.ConnectionString));
+
+            await using var migrated = new KvStoreClient(new KvStoreOptions { ConnectionString = old.ConnectionString });
+            var put = await migrated.PutJsonAsync("t", "k", "2"u8.ToArray());
+            Assert.Equal((8, 3), (put.Revision, put.CreatedRevision));
+            Assert.Equal(8, await migrated.GetTableRevisionAsync("t"));
+        }
+        finally
+        {
+            await old.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Migrating_without_the_privilege_to_create_triggers_says_what_the_DBA_must_do()
+    {
+        var fresh = new TestDatabase();
+        await fresh.InitializeAsync();
+        var user = "kvmig_" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            // Everything a schema owner has on the database, but no SUPER; the server has the default log_bin_trust_function_creators=OFF.
+            await fresh.Server.ExecuteAsync(
+                $"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT ALL PRIVILEGES ON `{fresh.Name}`.* TO '{user}'@'127.0.0.1';");
+            var connectionString = new MySqlConnector.MySqlConnectionStringBuilder(fresh.ConnectionString) { UserID = user, Password = "pw" }.ConnectionString;
+
+            var ex = await Assert.ThrowsAsync<KvStoreException>(() => KvSchema.MigrateAsync(connectionString));
+
+            Assert.Contains("log_bin_trust_function_creators", ex.Message);
+            Assert.Contains("SUPER", ex.Message);
+            Assert.Equal(1, await KvSchema.GetVersionAsync(fresh.ConnectionString));
+
+            // Once an account with the privilege has run it, the migration is complete.
+            Assert.Equal(KvSchema.CurrentVersion, await KvSchema.MigrateAsync(fresh.ConnectionString));
+        }
+        finally
+        {
+            await fresh.Server.ExecuteAsync($"DROP USER IF EXISTS '{user}'@'127.0.0.1'");
+            await fresh.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public void Script_batches_follow_the_clients_DELIMITER_lines()
+    {
+        const string script = """
+            -- only a comment
+            CREATE TABLE a (x INT);
+            INSERT INTO a VALUES (1);
+
+            DELIMITER ;;
+            -- a trigger with a compound body
+            CREATE TRIGGER t1 BEFORE INSERT ON a FOR EACH ROW
+            BEGIN
+              SET NEW.x = NEW.x + 1;
+            END;;
+            CREATE TRIGGER t2 BEFORE UPDATE ON a FOR EACH ROW SET NEW.x = 2;;
+            DELIMITER ;
+            INSERT INTO a VALUES (3);
+            """;
+
+        var batches = KvSchema.ScriptBatches(script);
+
+        Assert.Equal(4, batches.Count);
+        Assert.Equal("-- only a comment\nCREATE TABLE a (x INT);\nINSERT INTO a VALUES (1);", batches[0]);
+        Assert.Equal("-- a trigger with a compound body\nCREATE TRIGGER t1 BEFORE INSERT ON a FOR EACH ROW\nBEGIN\n  SET NEW.x = NEW.x + 1;\nEND", batches[1]);
+        Assert.Equal("CREATE TRIGGER t2 BEFORE UPDATE ON a FOR EACH ROW SET NEW.x = 2", batches[2]);
+        Assert.Equal("INSERT INTO a VALUES (3);", batches[3]);
+        Assert.DoesNotContain(batches, b => b.Contains("DELIMITER", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -30,6 +30,60 @@ public sealed class KvStoreReadWriteTests(KvDatabase db) : IClassFixture<KvDatab
     }
 
     [Fact]
+    public async Task A_single_put_returns_exactly_the_row_it_wrote_whether_it_creates_updates_or_recreates()
+    {
+        var table = KvDatabase.NewTable();
+        var results = new List<KvEntry>
+        {
+            await Kv.PutAsync(table, "a", 1),                                                       // created
+            await Kv.PutAsync(table, "b", 2, new KvPutOptions { Ttl = TimeSpan.FromHours(1) }),     // created with a TTL
+            await Kv.PutAsync(table, "a", 3, new KvPutOptions { Ttl = TimeSpan.FromMinutes(5) }),   // updated, TTL added
+            await Kv.PutAsync(table, "b", 4),                                                       // updated, TTL removed
+        };
+        await Kv.DeleteAsync(table, "a");
+        results.Add(await Kv.PutAsync(table, "a", 5));                                             // re-created over a tombstone
+
+        var stored = (await Kv.GetChangesAsync(table, 0)).Changes.ToDictionary(c => c.Key);
+        foreach (var result in new[] { results[3], results[4] }) // the others were overwritten since; their revisions are checked below
+        {
+            var row = stored[result.Key];
+            Assert.Equal((row.Revision, row.CreatedRevision, row.CreatedAt, row.UpdatedAt, row.ExpiresAt), (result.Revision, result.CreatedRevision, result.CreatedAt, result.UpdatedAt, result.ExpiresAt));
+        }
+
+        Assert.Equal([1L, 2, 3, 4, 6], results.Select(r => r.Revision));
+        Assert.Equal([1L, 2, 1, 2, 6], results.Select(r => r.CreatedRevision));
+        Assert.Equal(results[0].CreatedAt, results[2].CreatedAt);
+        Assert.Equal(results[2].UpdatedAt + TimeSpan.FromMinutes(5), results[2].ExpiresAt);
+        Assert.Null(results[3].ExpiresAt);
+        Assert.Equal(results[4].UpdatedAt, results[4].CreatedAt);
+        Assert.Equal(6, await Kv.GetTableRevisionAsync(table));
+    }
+
+    [Fact]
+    public async Task Without_the_revision_trigger_a_put_fails_clearly_and_writes_nothing()
+    {
+        var broken = new KvDatabase();
+        await broken.InitializeAsync();
+        try
+        {
+            // A database restored without its triggers, say.
+            await broken.Server.ExecuteAsync("DROP TRIGGER kv_entries_put_revision", broken.Name);
+            var table = KvDatabase.NewTable();
+
+            var ex = await Assert.ThrowsAsync<KvStoreException>(() => broken.Client.PutAsync(table, "a", 1));
+
+            Assert.Equal(KvErrorCodes.SchemaMismatch, ex.Code);
+            Assert.Contains("kv_entries_put_revision", ex.Message);
+            Assert.Equal(0, await broken.RawEntryCountAsync(table));
+            Assert.Null(await broken.RawTableRevisionAsync(table));
+        }
+        finally
+        {
+            await broken.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Overwrite_takes_the_next_table_revision_and_keeps_created_revision()
     {
         var table = KvDatabase.NewTable();
