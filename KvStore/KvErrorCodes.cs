@@ -39,7 +39,10 @@ public static class KvErrorCodes
     /// <summary>The database schema version does not match the library; run the migrations.</summary>
     public const string SchemaMismatch = "schema_mismatch";
 
-    /// <summary>The database could not be reached or kept failing transiently; nothing was committed.</summary>
+    /// <summary>
+    /// The database could not be reached or kept failing transiently, or a put found the client's put
+    /// queue full (<see cref="KvStoreOptions.MaxQueuedPuts"/>); nothing was committed.
+    /// </summary>
     public const string Unavailable = "unavailable";
 
     /// <summary>The connection failed while a commit was in flight: the write may or may not have been applied.</summary>

@@ -81,7 +81,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
                 },
             })
             .Build();
-        _puts = new PutCoalescer(FastPutAsync, RunPutGroupAsync, options.TimeProvider);
+        _puts = new PutCoalescer(FastPutAsync, RunPutGroupAsync, RejectPut, options.TimeProvider, options.MaxQueuedPuts);
     }
 
     /// <summary>Creates a client from dependency-injection options.</summary>
@@ -292,7 +292,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         var value = utf8Json.ToArray();
         if (options is null || (options.IfRevision is null && !options.IfAbsent))
         {
-            return await _puts.PutAsync(new PendingPut(table, key, keyBytes, value, element, ttl), cancellationToken).ConfigureAwait(false);
+            return await _puts.PutAsync(new PendingPut(table, key, keyBytes, value, element, ttl, cancellationToken)).ConfigureAwait(false);
         }
 
         var expected = options.IfAbsent ? 0 : options.IfRevision;
@@ -558,25 +558,21 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         reader.IsDBNull(4) ? null : EntryRow.Utc(reader.GetDateTime(4)));
 
     /// <summary>
-    /// Runs queued unconditional puts as one transaction and completes each caller with exactly what
-    /// its own put would have returned (<see cref="PutCoalescer"/>). Round trip 1 locks the tables'
-    /// revision rows with SKIP LOCKED and reads their revisions, so the group never waits for another
-    /// writer; puts whose table row is busy or does not exist yet run alone at once. The group then gives
-    /// each put the next revision of its table in arrival order (as a conditional write does) and round
-    /// trip 2 writes the revision rows and the entries (one multi-row statement each), reads the entries
-    /// back and commits. Nothing committed (a server error stops the batch before COMMIT): every put
-    /// runs alone, with its retries, so one failing put fails only its caller. A connection failure
+    /// Runs queued unconditional puts (at least two; the coalescer runs a put claimed alone in a slot)
+    /// as one transaction and completes each caller with exactly what its own put would have returned
+    /// (<see cref="PutCoalescer"/>). Round trip 1 locks the tables' revision rows with SKIP LOCKED and
+    /// reads their revisions, so the group never waits for another writer; puts whose table row is busy
+    /// or does not exist yet run alone at once (<see cref="PutAloneAsync"/>). The group then gives each
+    /// put the next revision of its table in arrival order (as a conditional write does) and round trip 2
+    /// writes the revision rows and the entries (one multi-row statement each), reads the entries back
+    /// and commits; once claimed, the group runs to its end whatever its callers' tokens. Nothing
+    /// committed (a server error stops the batch before COMMIT): every put runs alone, with its retries
+    /// and its caller's cancellation, so one failing put fails only its caller. A connection failure
     /// during the commit round trip: every caller gets <see cref="KvErrorCodes.OutcomeUnknown"/>, as a
     /// lone put would.
     /// </summary>
     private async Task RunPutGroupAsync(List<PendingPut> group)
     {
-        if (group.Count == 1)
-        {
-            await PutAloneAsync(group[0]).ConfigureAwait(false);
-            return;
-        }
-
         using var activity = KvStoreTelemetry.ActivitySource.StartActivity("kvstore.put_group", ActivityKind.Client);
         activity?.SetTag("db.system", "mysql");
         activity?.SetTag("kvstore.puts", group.Count);
@@ -609,7 +605,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
 
                     foreach (var put in group.Where(p => !revisions.ContainsKey(p.Table)))
                     {
-                        _ = PutAloneAsync(put);
+                        _ = PutAloneAsync(put, rowBusy: true);
                     }
 
                     pending = group.Where(p => revisions.ContainsKey(p.Table)).ToList();
@@ -694,7 +690,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
 
         foreach (var put in pending)
         {
-            _ = PutAloneAsync(put);
+            _ = PutAloneAsync(put, rowBusy: false);
         }
     }
 
@@ -769,16 +765,41 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
             : throw new InvalidOperationException($"The coalesced put of key '{p.Key}' in table '{p.Table}' was not read back.")).ToList();
     }
 
-    private async Task PutAloneAsync(PendingPut put)
+    /// <summary>
+    /// Runs a claimed put that its group did not take on its own and completes its caller; never throws.
+    /// It honours its caller's token as a lone put does (cancelled before it starts, while it waits for a
+    /// connection or a retry; a statement holding COMMIT runs to its end). <paramref name="rowBusy"/>:
+    /// another transaction held the table row when the group locked rows (or the row does not exist
+    /// yet), so the put will likely wait for it; when its caller can cancel, it then waits in a round trip
+    /// without COMMIT (<see cref="PutAfterRowLockAsync"/>), so that cancellation stops the wait with nothing
+    /// written rather than only after innodb_lock_wait_timeout.
+    /// </summary>
+    private Task PutAloneAsync(PendingPut put, bool rowBusy) =>
+        put.CompleteWithAsync(rowBusy && put.CancellationToken.CanBeCanceled
+            ? PutAfterRowLockAsync(put)
+            : FastPutAsync(put, put.CancellationToken));
+
+    /// <summary>
+    /// An unconditional put on the conditional write's path: round trip 1 locks the table row and reads
+    /// the key (cancellable, nothing written yet), round trip 2 writes and commits. The key's current row
+    /// only decides whether the put (re-)creates it, as in <see cref="KvSql.FastPut"/>.
+    /// </summary>
+    private async Task<KvEntry> PutAfterRowLockAsync(PendingPut put)
     {
-        try
-        {
-            put.Completion.TrySetResult(await FastPutAsync(put, CancellationToken.None).ConfigureAwait(false));
-        }
-        catch (Exception ex)
-        {
-            put.Completion.TrySetException(ex);
-        }
+        var result = await WriteAsync("put", put.Table, [put.KeyBytes], state =>
+            [state.Put(put.KeyBytes, put.Key, put.Value, put.Ttl, state.Live(put.KeyBytes))], put.CancellationToken).ConfigureAwait(false);
+        return result![0];
+    }
+
+    /// <summary>A put refused because the put queue is full: logged, counted, and nothing was sent.</summary>
+    private KvStoreException RejectPut(PendingPut put, int maxQueued)
+    {
+        Log.PutQueueFull(_logger, put.Table, maxQueued);
+        RecordOperation("put", "rejected", put.Started);
+        return new KvStoreException(
+            KvErrorCodes.Unavailable,
+            $"The put of key '{put.Key}' in table '{put.Table}' was rejected: {maxQueued} puts already wait in this client's put queue " +
+            "(KvStoreOptions.MaxQueuedPuts), so the database is not keeping up with the write rate; nothing was written. Retry later.");
     }
 
     private static void RecordOperation(string operation, string outcome, long started)

@@ -33,6 +33,14 @@ public sealed class KvStoreOptions
     /// <summary>First retry delay; later ones grow exponentially with jitter. Default 20 ms.</summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>
+    /// Most unconditional puts that may wait in this client's put queue (puts arriving while its put
+    /// transactions are busy queue and then run as group transactions). A put arriving when the queue
+    /// is full fails at once with <see cref="KvStoreException"/> code <see cref="KvErrorCodes.Unavailable"/>
+    /// and nothing written, rather than waiting without bound. Default 10,000; at least 1.
+    /// </summary>
+    public int MaxQueuedPuts { get; set; } = 10_000;
+
     /// <summary>Serializer options of the typed API (<c>GetAsync&lt;T&gt;</c>, <c>PutAsync&lt;T&gt;</c>). Default <see cref="JsonSerializerOptions.Web"/>.</summary>
     public JsonSerializerOptions JsonSerializerOptions { get; set; } = JsonSerializerOptions.Web;
 

@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Information, "KvStore schema version {Version} verified")]
     public static partial void SchemaVerified(ILogger logger, int version);
 
+    [LoggerMessage(1003, LogLevel.Warning, "A put to table '{Table}' was rejected: {MaxQueuedPuts} puts already wait in the put queue (KvStoreOptions.MaxQueuedPuts); nothing was written")]
+    public static partial void PutQueueFull(ILogger logger, string table, int maxQueuedPuts);
+
     [LoggerMessage(1010, LogLevel.Information, "Applying KvStore migration {Version} ({Description})")]
     public static partial void ApplyingMigration(ILogger logger, int version, string description);
 

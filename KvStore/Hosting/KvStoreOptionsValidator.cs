@@ -49,6 +49,11 @@ internal sealed class KvStoreOptionsValidator : IValidateOptions<KvStoreOptions>
             failures.Add("KvStoreOptions.RetryBaseDelay cannot be negative.");
         }
 
+        if (options.MaxQueuedPuts < 1)
+        {
+            failures.Add($"KvStoreOptions.MaxQueuedPuts must be at least 1; got {options.MaxQueuedPuts}.");
+        }
+
         if (options.JsonSerializerOptions is null || options.TimeProvider is null)
         {
             failures.Add("KvStoreOptions.JsonSerializerOptions and TimeProvider are required.");

@@ -1,12 +1,15 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using KvStore.TestInfrastructure;
 using MySqlConnector;
 
 namespace KvStore.Tests;
 
 /// <summary>
 /// Client-side group commit of unconditional puts. Two puts blocked on a held table row fill the
-/// client's two put slots, so the puts issued next queue and run as groups once the slots' leases run out.
+/// client's two put slots, so the puts issued next queue and run as groups once the slots' leases run out
+/// (after 50 ms, or when the test fires them: <see cref="ManualTimers"/>).
 /// </summary>
 public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
 {
@@ -200,6 +203,223 @@ public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
         }
     }
 
+    [Fact]
+    public async Task A_put_claimed_alone_that_waits_for_a_lock_holds_back_the_queue_no_longer_than_a_lone_put()
+    {
+        var a = KvDatabase.NewTable("a");
+        var b = KvDatabase.NewTable("b");
+        await db.Client.PutAsync(a, "seed", 0);
+        await db.Client.PutAsync(b, "seed", 0);
+        var leases = new ManualTimers();
+        var client = db.CreateClient(o => o.TimeProvider = leases);
+        var holdA = await db.HoldTableRowAsync(a);
+        var blocker = await TakeSlotsAsync(client);
+        try
+        {
+            // Two puts of one key: a group writes a key once, so each is claimed alone, one per slot.
+            var toA = new[] { client.PutAsync(a, "k", 1), client.PutAsync(a, "k", 2) };
+            leases.FireAll();
+            await db.WaitForStatementsAsync(LonePutWaiting, count: 4); // the two blocking the slots and these two
+
+            // Both slots now run a put blocked on A's row; the puts to B queue behind them. Like lone
+            // puts, the puts to A give their slots to the queue when their leases run out.
+            var toB = Enumerable.Range(0, 4).Select(i => client.PutAsync(b, "k" + i, i)).ToArray();
+            leases.FireAll();
+            var written = await Task.WhenAll(toB).WaitAsync(TimeSpan.FromSeconds(20));
+
+            Assert.Equal(Enumerable.Range(2, 4).Select(r => (long)r), written.Select(e => e.Revision).Order());
+            Assert.DoesNotContain(toA, put => put.IsCompleted);
+            await using (var release = new MySqlCommand("ROLLBACK", holdA))
+            {
+                await release.ExecuteNonQueryAsync();
+            }
+
+            var entries = await Task.WhenAll(toA).WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Equal([2L, 3L], entries.Select(e => e.Revision).Order());
+            var stored = (await client.GetAsync(a, "k"))!;
+            Assert.Equal(3, stored.Revision);
+            Assert.Equal(entries.Single(e => e.Revision == 3).Value.GetInt32(), stored.Value.GetInt32());
+        }
+        finally
+        {
+            await holdA.DisposeAsync();
+            await blocker.ReleaseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_grouped_put_whose_table_row_is_busy_honours_its_callers_cancellation_while_it_waits()
+    {
+        var a = KvDatabase.NewTable("a");
+        var b = KvDatabase.NewTable("b");
+        await db.Client.PutAsync(a, "seed", 0);
+        await db.Client.PutAsync(b, "seed", 0);
+        var leases = new ManualTimers();
+        var client = db.CreateClient(o => o.TimeProvider = leases);
+        var holdA = await db.HoldTableRowAsync(a);
+        var blocker = await TakeSlotsAsync(client);
+        try
+        {
+            using var cts = new CancellationTokenSource();
+            var cancelled = client.PutAsync(a, "cancelled", 1, cancellationToken: cts.Token);
+            var grouped = client.PutAsync(b, "grouped", 2);
+            leases.FireAll();
+
+            // One group claims both puts: it commits the put to B and skips A's busy row, whose put then
+            // runs on its own and waits for the row.
+            Assert.Equal(2, (await grouped.WaitAsync(TimeSpan.FromSeconds(20))).Revision);
+            await db.WaitForStatementsAsync($"INSERT INTO kv_tables%'{a}'%");
+            Assert.False(cancelled.IsCompleted);
+            await cts.CancelAsync();
+
+            // innodb_lock_wait_timeout is 50 s: ending within 10 s means the wait itself was stopped.
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(cancelled.IsCanceled);
+        }
+        finally
+        {
+            await holdA.DisposeAsync();
+            await blocker.ReleaseAsync();
+        }
+
+        // A's row is free: a put still waiting for it would now be written.
+        await Eventually.UntilAsync(
+            async () => (await db.Server.SessionsRunningAsync(db.Name, $"%'{a}'%")).Count == 0,
+            () => $"statements on table {a} still run");
+        Assert.Null(await client.GetAsync(a, "cancelled"));
+        Assert.Equal(1, await client.GetTableRevisionAsync(a));
+    }
+
+    [Fact]
+    public async Task Grouped_puts_that_wait_for_their_busy_table_row_return_exactly_what_they_committed()
+    {
+        // With a token that can cancel, such puts wait for the row in a round trip of their own and
+        // write in a second one; the result must be the unconditional put's all the same.
+        var a = KvDatabase.NewTable("a");
+        var b = KvDatabase.NewTable("b");
+        var live = await db.Client.PutAsync(a, "live", 0, new KvPutOptions { Ttl = TimeSpan.FromHours(1) });
+        await db.Client.PutAsync(a, "dead", 0);
+        await db.Client.DeleteAsync(a, "dead");
+        await db.Client.PutAsync(b, "seed", 0);
+        var leases = new ManualTimers();
+        var client = db.CreateClient(o => o.TimeProvider = leases);
+        var holdA = await db.HoldTableRowAsync(a);
+        var blocker = await TakeSlotsAsync(client);
+        KvEntry[] results;
+        try
+        {
+            using var cts = new CancellationTokenSource();
+            var waiting = new[]
+            {
+                client.PutAsync(a, "live", "live", new KvPutOptions { Ttl = TimeSpan.FromHours(2) }, cts.Token),
+                client.PutAsync(a, "dead", "dead", cancellationToken: cts.Token),
+                client.PutAsync(a, "new", "new", cancellationToken: cts.Token),
+            };
+            var grouped = client.PutAsync(b, "grouped", 1);
+            leases.FireAll();
+            await grouped.WaitAsync(TimeSpan.FromSeconds(20));
+            await db.WaitForStatementsAsync($"INSERT INTO kv_tables%'{a}'%", count: 3);
+            await using (var release = new MySqlCommand("ROLLBACK", holdA))
+            {
+                await release.ExecuteNonQueryAsync();
+            }
+
+            results = await Task.WhenAll(waiting).WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            await holdA.DisposeAsync();
+            await blocker.ReleaseAsync();
+        }
+
+        // Seeding took revisions 1-3.
+        Assert.Equal([4L, 5L, 6L], results.Select(r => r.Revision).Order());
+        var stored = (await client.GetChangesAsync(a, 0)).Changes.ToDictionary(c => c.Key);
+        foreach (var result in results)
+        {
+            var row = stored[result.Key];
+            Assert.Equal(result.Key, result.Value.GetString());
+            Assert.Equal(row.Value.GetString(), result.Value.GetString());
+            Assert.Equal(row.Revision, result.Revision);
+            Assert.Equal(row.CreatedRevision, result.CreatedRevision);
+            Assert.Equal(row.CreatedAt, result.CreatedAt);
+            Assert.Equal(row.UpdatedAt, result.UpdatedAt);
+            Assert.Equal(row.ExpiresAt, result.ExpiresAt);
+            Assert.Equal(KvEntryState.Live, row.State);
+        }
+
+        // A live key keeps its creation and takes the new TTL; a deleted or new key is (re-)created.
+        var updated = results.Single(r => r.Key == "live");
+        Assert.Equal(live.CreatedRevision, updated.CreatedRevision);
+        Assert.Equal(live.CreatedAt, updated.CreatedAt);
+        Assert.True(updated.ExpiresAt > live.ExpiresAt);
+        foreach (var created in results.Where(r => r.Key != "live"))
+        {
+            Assert.Equal(created.Revision, created.CreatedRevision);
+            Assert.Null(created.ExpiresAt);
+        }
+    }
+
+    [Fact]
+    public async Task A_put_arriving_when_the_put_queue_is_full_fails_at_once_and_writes_nothing()
+    {
+        var table = KvDatabase.NewTable();
+        await db.Client.PutAsync(table, "seed", 0);
+        var leases = new ManualTimers();
+        var client = db.CreateClient(o =>
+        {
+            o.TimeProvider = leases;
+            o.MaxQueuedPuts = 2;
+        });
+        using var rejections = new OperationRecorder("rejected");
+        var blocker = await TakeSlotsAsync(client);
+        Task<KvEntry>[] queued;
+        Task<KvEntry> rejected;
+        try
+        {
+            queued = [client.PutAsync(table, "q0", 0), client.PutAsync(table, "q1", 1)];
+            rejected = client.PutAsync(table, "rejected", 2);
+
+            Assert.True(rejected.IsFaulted, "the put over the queue bound did not fail at once");
+            Assert.DoesNotContain(queued, put => put.IsCompleted);
+            leases.FireAll();
+            await Task.WhenAll(queued).WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            await blocker.ReleaseAsync();
+        }
+
+        var ex = await Assert.ThrowsAsync<KvStoreException>(() => rejected);
+        Assert.Equal(KvErrorCodes.Unavailable, ex.Code);
+        Assert.Contains("MaxQueuedPuts", ex.Message);
+        Assert.Contains("nothing was written", ex.Message);
+        Assert.Equal(1, rejections.Count);
+        Assert.Null(await client.GetAsync(table, "rejected"));
+        Assert.Equal(3, await client.GetTableRevisionAsync(table));
+    }
+
+    /// <summary>
+    /// What a session shows while a lone put waits for its table's revision row: the statement of the
+    /// revision trigger, which does not name the table (a conditional write's first round trip does).
+    /// </summary>
+    private const string LonePutWaiting = "INSERT INTO kv_tables%NEW.tbl%";
+
+    /// <summary>
+    /// Takes both put slots of a fresh client (its first puts) with two puts blocked on a held row: with
+    /// <see cref="ManualTimers"/> as the client's clock, the puts issued next stay queued until the test
+    /// fires the slots' leases, and then run as groups (or alone, in the slots).
+    /// </summary>
+    private async Task<Blocker> TakeSlotsAsync(KvStoreClient client)
+    {
+        var table = KvDatabase.NewTable("blocker");
+        await db.Client.PutAsync(table, "seed", 0);
+        var holder = await db.HoldTableRowAsync(table);
+        var blocked = Enumerable.Range(0, 2).Select(i => client.PutAsync(table, "b" + i, i)).ToArray();
+        await db.WaitForStatementsAsync(LonePutWaiting, count: 2);
+        return new Blocker(holder, blocked);
+    }
+
     /// <summary>
     /// Holds a table row and starts two puts on it: they take the client's two put slots and block,
     /// so the next puts queue until the slots' 50 ms leases run out and then run as groups.
@@ -231,6 +451,49 @@ public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
             await Task.WhenAll(Blocked);
             await Holder.DisposeAsync();
         }
+    }
+
+    /// <summary>Counts the puts recorded in <c>kvstore.operations</c> with one outcome while alive.</summary>
+    private sealed class OperationRecorder : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private int _count;
+
+        public OperationRecorder(string outcome)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == "KvStore" && instrument.Name == "kvstore.operations")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                string? operation = null, seen = null;
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "operation")
+                    {
+                        operation = tag.Value as string;
+                    }
+                    else if (tag.Key == "outcome")
+                    {
+                        seen = tag.Value as string;
+                    }
+                }
+
+                if (operation == "put" && seen == outcome)
+                {
+                    Interlocked.Add(ref _count, (int)value);
+                }
+            });
+            _listener.Start();
+        }
+
+        public int Count => Volatile.Read(ref _count);
+
+        public void Dispose() => _listener.Dispose();
     }
 
     /// <summary>Records the size of every put group the client runs while alive.</summary>

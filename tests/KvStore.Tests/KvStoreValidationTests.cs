@@ -206,8 +206,9 @@ public sealed class KvStoreValidationTests(KvDatabase db) : IClassFixture<KvData
     public void Invalid_options_are_rejected_when_the_client_is_created()
     {
         var ex = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(
-            () => new KvStoreClient(new KvStoreOptions { ConnectionString = "", MaxValueBytes = KvStoreOptions.HardMaxValueBytes + 1 }));
+            () => new KvStoreClient(new KvStoreOptions { ConnectionString = "", MaxValueBytes = KvStoreOptions.HardMaxValueBytes + 1, MaxQueuedPuts = 0 }));
         Assert.Contains(ex.Failures, f => f.Contains("ConnectionString", StringComparison.Ordinal));
         Assert.Contains(ex.Failures, f => f.Contains("MaxValueBytes", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.Contains("MaxQueuedPuts", StringComparison.Ordinal));
     }
 }
