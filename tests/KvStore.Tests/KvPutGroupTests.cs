@@ -209,11 +209,7 @@ public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
         var a = KvDatabase.NewTable("a");
         var b = KvDatabase.NewTable("b");
         await db.Client.PutAsync(a, "seed", 0);
-        await db.Client.PutAsync(b, "seed", 0);
-        var leases = new ManualTimers();
-        var client = db.CreateClient(o => o.TimeProvider = leases);
-        var holdA = await db.HoldTableRowAsync(a);
-        var blocker = await TakeSlotsAsync(client);
+        var (leases, client, holdA, blocker) = await HoldTableAndTakeSlotsAsync(a, b);
         try
         {
             // Two puts of one key: a group writes a key once, so each is claimed alone, one per slot.
@@ -253,11 +249,7 @@ public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
         var a = KvDatabase.NewTable("a");
         var b = KvDatabase.NewTable("b");
         await db.Client.PutAsync(a, "seed", 0);
-        await db.Client.PutAsync(b, "seed", 0);
-        var leases = new ManualTimers();
-        var client = db.CreateClient(o => o.TimeProvider = leases);
-        var holdA = await db.HoldTableRowAsync(a);
-        var blocker = await TakeSlotsAsync(client);
+        var (leases, client, holdA, blocker) = await HoldTableAndTakeSlotsAsync(a, b);
         try
         {
             using var cts = new CancellationTokenSource();
@@ -300,11 +292,7 @@ public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
         var live = await db.Client.PutAsync(a, "live", 0, new KvPutOptions { Ttl = TimeSpan.FromHours(1) });
         await db.Client.PutAsync(a, "dead", 0);
         await db.Client.DeleteAsync(a, "dead");
-        await db.Client.PutAsync(b, "seed", 0);
-        var leases = new ManualTimers();
-        var client = db.CreateClient(o => o.TimeProvider = leases);
-        var holdA = await db.HoldTableRowAsync(a);
-        var blocker = await TakeSlotsAsync(client);
+        var (leases, client, holdA, blocker) = await HoldTableAndTakeSlotsAsync(a, b);
         KvEntry[] results;
         try
         {
@@ -397,6 +385,19 @@ public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
         Assert.Equal(1, rejections.Count);
         Assert.Null(await client.GetAsync(table, "rejected"));
         Assert.Equal(3, await client.GetTableRevisionAsync(table));
+    }
+
+    /// <summary>
+    /// Seeds table <paramref name="b"/>, holds <paramref name="a"/>'s revision row, and takes both put
+    /// slots of a fresh client whose leases fire only when the test says (<see cref="TakeSlotsAsync"/>).
+    /// </summary>
+    private async Task<(ManualTimers Leases, KvStoreClient Client, MySqlConnection HoldA, Blocker Blocker)> HoldTableAndTakeSlotsAsync(string a, string b)
+    {
+        await db.Client.PutAsync(b, "seed", 0);
+        var leases = new ManualTimers();
+        var client = db.CreateClient(o => o.TimeProvider = leases);
+        var holdA = await db.HoldTableRowAsync(a);
+        return (leases, client, holdA, await TakeSlotsAsync(client));
     }
 
     /// <summary>
