@@ -522,7 +522,7 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
                 return await RunCommitAsync(command, "put", put.Table, async reader =>
                 {
                     await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
-                    return new List<KvEntry> { ReadPutResult(reader, put) };
+                    return new List<KvEntry> { ReadPutResult(reader, put, first: 0) };
                 }).ConfigureAwait(false);
             }
             catch (MySqlException ex) when (ex.ErrorCode == MySqlErrorCode.ColumnCannotBeNull)
@@ -547,15 +547,16 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
         command.Parameters.AddWithValue("@ttl" + suffix, put.Ttl is { } t ? (long)(t.Ticks / 10) : null);
     }
 
-    private static KvEntry ReadPutResult(MySqlDataReader reader, PendingPut put) => new(
+    /// <summary>A put's entry from its read-back row: rev, created_rev, created_at, updated_at, expires_at from column <paramref name="first"/> on.</summary>
+    private static KvEntry ReadPutResult(MySqlDataReader reader, PendingPut put, int first) => new(
         put.Table,
         put.Key,
         put.Element,
-        (long)reader.GetUInt64(0),
-        (long)reader.GetUInt64(1),
-        EntryRow.Utc(reader.GetDateTime(2)),
-        EntryRow.Utc(reader.GetDateTime(3)),
-        reader.IsDBNull(4) ? null : EntryRow.Utc(reader.GetDateTime(4)));
+        (long)reader.GetUInt64(first),
+        (long)reader.GetUInt64(first + 1),
+        EntryRow.Utc(reader.GetDateTime(first + 2)),
+        EntryRow.Utc(reader.GetDateTime(first + 3)),
+        reader.IsDBNull(first + 4) ? null : EntryRow.Utc(reader.GetDateTime(first + 4)));
 
     /// <summary>
     /// Runs queued unconditional puts (at least two; the coalescer runs a put claimed alone in a slot)
@@ -712,11 +713,8 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
             var n = i.ToString(CultureInfo.InvariantCulture);
             entries.Append(i == 0 ? string.Empty : ",").Append(KvSql.PutGroupRow(n));
             readBack.Append(i == 0 ? string.Empty : " OR ").Append(CultureInfo.InvariantCulture, $"(tbl = @t{n} AND k = @k{n})");
-            command.Parameters.AddWithValue("@t" + n, put.Table);
-            command.Parameters.AddWithValue("@k" + n, put.KeyBytes);
-            command.Parameters.AddWithValue("@v" + n, put.Value);
+            AddPutParameters(command, put, n);
             command.Parameters.AddWithValue("@r" + n, revision);
-            command.Parameters.AddWithValue("@ttl" + n, put.Ttl is { } t ? (long)(t.Ticks / 10) : null);
         }
 
         var tables = new StringBuilder(revisions.Count * 24);
@@ -748,15 +746,8 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
             var key = (reader.GetString(0), (long)reader.GetUInt64(1));
             if (byRevision.TryGetValue(key, out var put))
             {
-                rows[key] = new KvEntry(
-                    put.Table,
-                    put.Key,
-                    put.Element,
-                    put.Revision,
-                    (long)reader.GetUInt64(2),
-                    EntryRow.Utc(reader.GetDateTime(3)),
-                    EntryRow.Utc(reader.GetDateTime(4)),
-                    reader.IsDBNull(5) ? null : EntryRow.Utc(reader.GetDateTime(5)));
+                // Column 0 is tbl; the row was matched by its rev (column 1), which is put.Revision.
+                rows[key] = ReadPutResult(reader, put, first: 1);
             }
         }
 

@@ -49,14 +49,11 @@ internal static class KvSql
     /// reset before its next use, and a failed INSERT stops the batch, so they are always this put's).
     /// A key that is absent, a tombstone or expired is (re-)created: its created_rev/created_at restart.
     /// </summary>
-    public const string FastPut =
+    public static readonly string FastPut =
         // READ COMMITTED keeps InnoDB from taking next-key (gap) locks that reach into the key range
         // of a neighbouring table, which could otherwise order two tables' transactions into a cycle.
         "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;" +
-        "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, expires_at, state) " +
-        "VALUES (@t, @k, @v, NULL, NULL, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), " +
-        "IF(@ttl IS NULL, NULL, UTC_TIMESTAMP(6) + INTERVAL @ttl MICROSECOND), 0) " +
-        UpsertEntryRule + ";" +
+        UpsertEntriesPrefix + PutRow(string.Empty, "NULL") + " " + UpsertEntryRule + ";" +
         "SELECT CAST(@kv_put_rev AS UNSIGNED), CAST(@kv_put_created_rev AS UNSIGNED), CAST(@kv_put_created_at AS DATETIME(6)), " +
         "CAST(@kv_put_updated_at AS DATETIME(6)), CAST(@kv_put_expires_at AS DATETIME(6))";
 
@@ -83,8 +80,14 @@ internal static class KvSql
         "SELECT name, rev FROM kv_tables WHERE name IN (@names) ORDER BY name FOR UPDATE SKIP LOCKED";
 
     /// <summary>One row of <see cref="PutGroup"/>'s entry upsert, its parameters numbered <paramref name="n"/>.</summary>
-    public static string PutGroupRow(string n) =>
-        $"(@t{n},@k{n},@v{n},@r{n},@r{n},UTC_TIMESTAMP(6),UTC_TIMESTAMP(6),IF(@ttl{n} IS NULL, NULL, UTC_TIMESTAMP(6) + INTERVAL @ttl{n} MICROSECOND),0)";
+    public static string PutGroupRow(string n) => PutRow(n, "@r" + n);
+
+    /// <summary>
+    /// The VALUES row of an unconditional put, its parameters (@t, @k, @v, @ttl in microseconds or NULL)
+    /// suffixed with <paramref name="n"/>; <paramref name="revision"/> goes into rev and created_rev.
+    /// </summary>
+    private static string PutRow(string n, string revision) =>
+        $"(@t{n},@k{n},@v{n},{revision},{revision},UTC_TIMESTAMP(6),UTC_TIMESTAMP(6),IF(@ttl{n} IS NULL, NULL, UTC_TIMESTAMP(6) + INTERVAL @ttl{n} MICROSECOND),0)";
 
     /// <summary>
     /// Second round trip of a put group: <paramref name="tables"/> are kv_tables rows with the
@@ -94,8 +97,7 @@ internal static class KvSql
     /// </summary>
     public static string PutGroup(string tables, string entries, string readBack) =>
         $"INSERT INTO kv_tables (name, rev, purged_rev, created_at) VALUES {tables} ON DUPLICATE KEY UPDATE rev = VALUES(rev);" +
-        "INSERT INTO kv_entries (tbl, k, v, rev, created_rev, created_at, updated_at, expires_at, state) " +
-        $"VALUES {entries} " + UpsertEntryRule + ";" +
+        UpsertEntriesPrefix + entries + " " + UpsertEntryRule + ";" +
         $"SELECT tbl, rev, created_rev, created_at, updated_at, expires_at FROM kv_entries WHERE {readBack};" +
         "COMMIT";
 

@@ -429,13 +429,7 @@ public sealed class KvPutGroupTests(KvDatabase db) : IClassFixture<KvDatabase>
     {
         var table = KvDatabase.NewTable("blocker");
         await client.PutAsync(table, "seed", 0);
-        var holder = await db.OpenAsync();
-        await using (var hold = new MySqlCommand("START TRANSACTION; SELECT rev FROM kv_tables WHERE name = @t FOR UPDATE", holder))
-        {
-            hold.Parameters.AddWithValue("@t", table);
-            await hold.ExecuteScalarAsync();
-        }
-
+        var holder = await db.HoldTableRowAsync(table);
         var blocked = Enumerable.Range(0, 2).Select(i => client.PutAsync(table, "b" + i, i)).ToArray();
         return new Blocker(holder, blocked);
     }
