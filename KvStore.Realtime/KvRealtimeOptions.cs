@@ -37,8 +37,25 @@ public sealed class KvRealtimeOptions
     /// </summary>
     public long MaxQueuedBytesPerConnection { get; set; } = 16L * 1024 * 1024;
 
-    /// <summary>Most <c>changes</c> frames per second sent to one table's subscribers; faster changes are merged (latest value per key). Default 10.</summary>
+    /// <summary>
+    /// Most <c>changes</c> frames per second sent to one table's subscribers; faster changes are merged
+    /// (latest value per key). A table's next frame also waits until the previous one has been written to
+    /// every subscriber on the node, so a busy node sends fewer, fresher frames. Default 10.
+    /// </summary>
     public int MaxFramesPerSecondPerTable { get; set; } = 10;
+
+    /// <summary>
+    /// Most database reads that subscribes (snapshots, resumes) run at once on one node; more wait their
+    /// turn, so a reconnect storm does not pile onto the database. Default 16.
+    /// </summary>
+    public int MaxConcurrentSubscribeReads { get; set; } = 16;
+
+    /// <summary>
+    /// Memory for the recent state of busy tables (at least 4 subscribers on the node), from which
+    /// subscribes and resumes are answered without a database read; 0 turns it off. Only where this
+    /// process publishes to its own subscribers (not through a backplane). Default 64 MiB.
+    /// </summary>
+    public long HotTableCacheBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>How often idle subscribers get a <c>progress</c> message with the table revision. Default 15 s.</summary>
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(15);

@@ -4,6 +4,7 @@ using KvStore.Realtime.Claps;
 using KvStore.Realtime.Http;
 using KvStore.Realtime.Hubs;
 using KvStore.Realtime.Publishing;
+using KvStore.Realtime.Snapshots;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -31,11 +32,19 @@ public static class KvRealtimeServiceCollectionExtensions
         options.Validate(
             o => o.MaxSubscribersPerTable > 0 && o.SnapshotPageSize is > 0 and <= 1000 && o.MaxMessageBytes > 0 && o.WritesPerSecond > 0 &&
                  o.WriteBurst > 0 && o.MaxConnections > 0 && o.MaxQueuedMessagesPerConnection > 0 && o.MaxQueuedBytesPerConnection > 0 && o.MaxFramesPerSecondPerTable > 0 &&
+                 o.MaxConcurrentSubscribeReads > 0 && o.HotTableCacheBytes >= 0 &&
                  o.ProgressInterval > TimeSpan.Zero && o.IncrementWindow >= TimeSpan.Zero && o.StreamReadyTimeout >= TimeSpan.Zero,
             "KvRealtimeOptions: limits must be positive, SnapshotPageSize at most 1000, windows non-negative.").ValidateOnStart();
 
         services.TryAddSingleton(KvAccessPolicies.AuthenticatedUsers);
         services.TryAddSingleton<KvSubscriptions>();
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<KvRealtimeOptions>>().Value;
+            return new HotTableCache(o.TimeProvider, o.HotTableCacheBytes);
+        });
+        services.TryAddSingleton<SubscribeReader>();
+        services.TryAddSingleton<KvHubWriteLimiter>();
         services.TryAddSingleton<KvIncrementBatcher>();
         services.TryAddSingleton<KvHttpRateLimiter>();
         services.TryAddSingleton<KvWriteRateFilter>();

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using System.Threading.RateLimiting;
 using KvStore.Realtime.Claps;
 using KvStore.Realtime.Diagnostics;
 using KvStore.Realtime.Publishing;
+using KvStore.Realtime.Snapshots;
 using KvStore.Validation;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
@@ -22,24 +22,12 @@ internal sealed class KvHub(
     IKvAccessPolicy policy,
     KvIncrementBatcher increments,
     KvChangePublisher publisher,
+    SubscribeReader reader,
+    KvHubWriteLimiter writeLimiter,
     IOptions<KvRealtimeOptions> options,
     ILogger<KvHub> logger) : Hub
 {
-    internal const string RateLimiterItem = "kvstore.rate-limiter";
     private readonly KvRealtimeOptions _options = options.Value;
-
-    public override Task OnConnectedAsync()
-    {
-        Context.Items[RateLimiterItem] = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = _options.WriteBurst,
-            TokensPerPeriod = _options.WritesPerSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        });
-        return Task.CompletedTask;
-    }
 
     public override async Task OnDisconnectedAsync(Exception? exception)
     {
@@ -47,11 +35,6 @@ internal sealed class KvHub(
         if (table is not null)
         {
             await Groups.RemoveFromGroupAsync(Context.ConnectionId, KvSubscriptions.GroupName(table)).ConfigureAwait(false);
-        }
-
-        if (Context.Items.TryGetValue(RateLimiterItem, out var limiter) && limiter is IDisposable disposable)
-        {
-            disposable.Dispose();
         }
     }
 
@@ -84,7 +67,7 @@ internal sealed class KvHub(
             // the snapshot read waits for such a commit to be visible (KvSql.BeginSnapshot), so it is
             // in the snapshot; anything published later reaches this connection through the group.
             await Groups.AddToGroupAsync(Context.ConnectionId, KvSubscriptions.GroupName(table), ct).ConfigureAwait(false);
-            var result = await ReadInitialStateAsync(table, resumeFrom, count, ct).ConfigureAwait(false);
+            var result = await reader.ReadAsync(table, resumeFrom, count, ct).ConfigureAwait(false);
             Log.Subscribed(logger, Context.ConnectionId, table, result.Reset ? "reset" : result.Mode, result.Revision);
             return result;
         }
@@ -141,55 +124,12 @@ internal sealed class KvHub(
         return new KvCommitResultDto(table, result.Revision, result.Entries.Select(KvEntryDto.From).ToList());
     }
 
-    private async Task<SubscribeResult> ReadInitialStateAsync(string table, long? resumeFrom, int subscribers, CancellationToken ct)
-    {
-        var pageSize = _options.SnapshotPageSize;
-        if (resumeFrom is { } from)
-        {
-            var changes = await kv.GetChangesAsync(table, from, pageSize, ct).ConfigureAwait(false);
-            // A revision above the table's was never committed here (e.g. lost in a failover): the
-            // client's state is not a prefix of ours, so it must start over from a snapshot.
-            if (changes.HistoryAvailable && from <= changes.Revision)
-            {
-                RealtimeTelemetry.Subscribes.Add(1, new KeyValuePair<string, object?>("mode", "resume"));
-                return new SubscribeResult(
-                    table,
-                    changes.HasMore ? changes.Changes[^1].Revision : changes.Revision,
-                    changes.Changes.Select(KvEntryDto.From).ToList(),
-                    !changes.HasMore,
-                    false,
-                    "changes",
-                    null,
-                    changes.HasMore ? changes.Changes[^1].Revision : null,
-                    subscribers);
-            }
-        }
-
-        var page = await kv.ListAsync(table, limit: pageSize, cancellationToken: ct).ConfigureAwait(false);
-        var reset = resumeFrom is not null;
-        RealtimeTelemetry.Subscribes.Add(1, new KeyValuePair<string, object?>("mode", reset ? "reset" : "snapshot"));
-        return new SubscribeResult(
-            table,
-            page.Revision,
-            page.Entries.Select(KvEntryDto.From).ToList(),
-            page.NextAfter is null,
-            reset,
-            "snapshot",
-            page.NextAfter,
-            null,
-            subscribers);
-    }
-
     private async Task AuthorizeWriteAsync(string table)
     {
         KvValidator.Table(table);
-        if (Context.Items.TryGetValue(RateLimiterItem, out var item) && item is RateLimiter limiter)
+        if (!writeLimiter.TryAcquire(Context.ConnectionId))
         {
-            using var lease = limiter.AttemptAcquire();
-            if (!lease.IsAcquired)
-            {
-                throw new HubException($"{KvRealtimeErrorCodes.RateLimited}: more than {_options.WritesPerSecond} writes per second on this connection; slow down.");
-            }
+            throw new HubException($"{KvRealtimeErrorCodes.RateLimited}: more than {_options.WritesPerSecond} writes per second on this connection; slow down.");
         }
 
         await RequireAsync(policy.CanWriteAsync(Context.User ?? new(), table, Context.ConnectionAborted), "write", table).ConfigureAwait(false);

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using KvStore.Realtime.Diagnostics;
-using Microsoft.AspNetCore.Connections;
+using KvStore.Realtime.FanOut;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
@@ -12,10 +11,12 @@ namespace KvStore.Realtime.Hubs;
 
 /// <summary>
 /// SignalR's default in-memory lifetime manager, with group sends rebuilt for realtime fan-out:
-/// a group message is serialized once (<see cref="SerializedHubMessage"/>) and queued to each member's
-/// bounded outbox, drained by one writer per connection. A member whose outbox is full is a slow
-/// consumer: it gets a close message (<c>slow_consumer</c>, reconnect allowed) and is aborted, so one
-/// slow client neither grows server memory nor delays the others. It also enforces the connection cap.
+/// a group message is serialized once (<see cref="SerializedHubMessage"/>) and written to each member by
+/// the node's <see cref="FanOutScheduler"/> (one thread, paced so that writes never wait behind fan-out),
+/// straight to the connection while it keeps up and through its bounded <see cref="Outbox"/> while a
+/// write is still in progress. A member whose outbox is full is a slow consumer: it gets a close message
+/// (<c>slow_consumer</c>, reconnect allowed) and is aborted, so one slow client neither grows server
+/// memory nor delays the others. It also enforces the connection cap.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -26,8 +27,7 @@ namespace KvStore.Realtime.Hubs;
 /// all before taking the next message of the channel: one client that stops reading would stall the
 /// table for everyone on the node while Redis messages pile up in memory. So this class stays the
 /// lifetime manager and the Redis manager is an inner engine: it sees each local connection as an
-/// <see cref="OutboxConnection"/>, whose writes go into the connection's bounded outbox and complete at
-/// once. Redis delivery to a node therefore never waits for a socket, a full outbox still closes the
+/// <see cref="OutboxConnection"/>, whose writes go to the fan-out thread and complete at once. Redis delivery to a node therefore never waits for a socket, a full outbox still closes the
 /// connection with <c>slow_consumer</c>, the connection cap is enforced before the Redis manager sees a
 /// connection, and a message is still serialized once (by the sending process, for every protocol) and
 /// shared by all members on a node.
@@ -39,8 +39,11 @@ namespace KvStore.Realtime.Hubs;
 /// <c>progress</c> and reconnect/resume to catch up.
 /// </para>
 /// </remarks>
-internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
+internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>, IDisposable
 {
+    /// <summary>Members written between two drains of the thread pool (see <see cref="FanOutScheduler"/>).</summary>
+    internal const int FanOutSlice = 128;
+
     private readonly ConcurrentDictionary<string, Outbox> _outboxes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, Outbox>> _groups = new(StringComparer.Ordinal);
     private readonly KvRealtimeOptions _options;
@@ -48,6 +51,7 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
     private readonly ILoggerFactory _loggerFactory;
     private readonly RedisHubLifetimeManager<KvHub>? _backplane;
     private readonly object _membership = new();
+    private readonly FanOutScheduler _fanOut;
     private int _connections;
 
     public KvHubLifetimeManager(
@@ -62,7 +66,13 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         _logger = logger;
         _loggerFactory = loggerFactory;
         _backplane = backplane;
+        _fanOut = new FanOutScheduler(FanOutSlice, group => _groups.TryGetValue(group, out var members) ? members : null, CloseSlowConsumer);
     }
+
+    /// <summary>Group messages waiting for the fan-out thread.</summary>
+    public int FanOutQueueLength => _fanOut.QueueLength;
+
+    public void Dispose() => _fanOut.Dispose();
 
     public int ConnectionCount => _outboxes.Count;
 
@@ -99,7 +109,6 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         }
 
         _outboxes[connection.ConnectionId] = outbox;
-        outbox.Start();
         RealtimeTelemetry.Connections.Add(1);
     }
 
@@ -108,18 +117,20 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         if (_outboxes.TryRemove(connection.ConnectionId, out var outbox))
         {
             Interlocked.Decrement(ref _connections);
-            outbox.Complete();
+            // Out of its groups first, then closed: a send that still reaches it sees a connection that
+            // left (dropped quietly), never a full outbox (which would be reported as a slow consumer).
+            // Only the connection's own groups (a drain of 20,000 connections must not scan every group
+            // for each), and a group left empty goes away, so memory follows the tables subscribed now.
+            foreach (var groupName in outbox.Groups())
+            {
+                LeaveLocalGroup(connection.ConnectionId, groupName);
+            }
+
+            outbox.Leave();
             if (outbox.Relay is { } relay)
             {
                 await _backplane!.OnDisconnectedAsync(relay).ConfigureAwait(false);
                 await relay.DisposeAsync().ConfigureAwait(false);
-            }
-
-            // Only the connection's own groups (a drain of 20,000 connections must not scan every group
-            // for each), and a group left empty goes away, so memory follows the tables subscribed now.
-            foreach (var groupName in outbox.Groups.Keys)
-            {
-                LeaveLocalGroup(connection.ConnectionId, groupName);
             }
 
             RealtimeTelemetry.Connections.Add(-1);
@@ -153,7 +164,7 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
         // (the Redis manager would otherwise ask the other nodes and wait for an acknowledgement).
         if (_outboxes.TryGetValue(connectionId, out var outbox))
         {
-            outbox.Groups[groupName] = 0;
+            outbox.AddGroup(groupName);
             lock (_membership)
             {
                 _groups.GetOrAdd(groupName, _ => new ConcurrentDictionary<string, Outbox>(StringComparer.Ordinal))[connectionId] = outbox;
@@ -172,7 +183,7 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
     {
         if (_outboxes.TryGetValue(connectionId, out var outbox))
         {
-            outbox.Groups.TryRemove(groupName, out _);
+            outbox.RemoveGroup(groupName);
         }
 
         LeaveLocalGroup(connectionId, groupName);
@@ -189,24 +200,17 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
             return _backplane.SendGroupAsync(groupName, methodName, args, cancellationToken);
         }
 
-        SendLocalGroup(groupName, methodName, args);
-        return Task.CompletedTask;
+        return SendLocalGroup(groupName, methodName, args);
     }
 
-    /// <summary>Sends to the members of a group on this node only, also with a backplane (per-node presence).</summary>
-    public void SendLocalGroup(string groupName, string methodName, object?[] args)
-    {
-        if (_groups.TryGetValue(groupName, out var members) && !members.IsEmpty)
-        {
-            var message = new SerializedHubMessage(new InvocationMessage(methodName, args));
-            foreach (var outbox in members.Values)
-            {
-                Enqueue(outbox, message);
-            }
-
-            RealtimeTelemetry.FanOutMessages.Add(members.Count);
-        }
-    }
+    /// <summary>
+    /// Sends to the members of a group on this node only, also with a backplane (per-node presence). The
+    /// task completes when every member has been written to or queued for.
+    /// </summary>
+    public Task SendLocalGroup(string groupName, string methodName, object?[] args, bool track = true) =>
+        _groups.TryGetValue(groupName, out var members) && !members.IsEmpty
+            ? _fanOut.SendGroup(groupName, new SerializedHubMessage(new InvocationMessage(methodName, args)), track: track)
+            : Task.CompletedTask;
 
     public override Task SendGroupsAsync(IReadOnlyList<string> groupNames, string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
@@ -215,12 +219,8 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
             return _backplane.SendGroupsAsync(groupNames, methodName, args, cancellationToken);
         }
 
-        foreach (var group in groupNames)
-        {
-            SendLocalGroup(group, methodName, args);
-        }
-
-        return Task.CompletedTask;
+        var message = new SerializedHubMessage(new InvocationMessage(methodName, args));
+        return Task.WhenAll(groupNames.Where(_groups.ContainsKey).Select(group => _fanOut.SendGroup(group, message)));
     }
 
     public override Task SendGroupExceptAsync(string groupName, string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default)
@@ -230,19 +230,9 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
             return _backplane.SendGroupExceptAsync(groupName, methodName, args, excludedConnectionIds, cancellationToken);
         }
 
-        if (_groups.TryGetValue(groupName, out var members))
-        {
-            var message = new SerializedHubMessage(new InvocationMessage(methodName, args));
-            foreach (var (id, outbox) in members)
-            {
-                if (!excludedConnectionIds.Contains(id))
-                {
-                    Enqueue(outbox, message);
-                }
-            }
-        }
-
-        return Task.CompletedTask;
+        return _groups.ContainsKey(groupName)
+            ? _fanOut.SendGroup(groupName, new SerializedHubMessage(new InvocationMessage(methodName, args)), excludedConnectionIds)
+            : Task.CompletedTask;
     }
 
     // Without a backplane the base class writes these (rare) sends directly; with one they must cross processes.
@@ -276,164 +266,39 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>
     /// <summary>Members of a group on this node.</summary>
     public int GroupSize(string groupName) => _groups.TryGetValue(groupName, out var members) ? members.Count : 0;
 
-    private void Enqueue(Outbox outbox, SerializedHubMessage message)
+    /// <summary>Sends to one local connection through the fan-out thread, in order with its group messages (the backplane's path).</summary>
+    internal void SendOne(Outbox outbox, SerializedHubMessage message) => _fanOut.SendOne(outbox, message);
+
+    private void CloseSlowConsumer(Outbox outbox)
     {
-        if (!outbox.TryEnqueue(message))
+        // The queue's size is gone once closed: read it first, for the log.
+        var messages = outbox.QueuedMessages;
+        var bytes = outbox.QueuedBytes;
+        if (!outbox.TryClose())
         {
-            RealtimeTelemetry.SlowConsumerDisconnects.Add(1);
-            Log.SlowConsumer(_logger, outbox.ConnectionId, outbox.QueuedMessages, outbox.QueuedBytes);
-            outbox.CloseSlowConsumer();
-        }
-    }
-
-    /// <summary>A connection's bounded queue of outgoing group messages and the loop that writes them.</summary>
-    /// <remarks>
-    /// Bounded by message count and by bytes: a message is serialized for the connection's protocol when
-    /// queued (once per protocol, shared by all members) and its size counts until it is written. One
-    /// message is always accepted into an empty outbox, so a single large frame still goes through.
-    /// </remarks>
-    private sealed class Outbox(HubConnectionContext connection, int capacity, long maxBytes)
-    {
-        private readonly Channel<(SerializedHubMessage Message, int Bytes)> _queue = Channel.CreateBounded<(SerializedHubMessage, int)>(
-            new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-
-        private int _closing;
-        private long _queuedBytes;
-
-        public int QueuedMessages => _queue.Reader.Count;
-
-        public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
-
-        public string ConnectionId => connection.ConnectionId;
-
-        public HubConnectionContext Connection => connection;
-
-        /// <summary>The groups this connection is in on this node (KvHub: at most one table).</summary>
-        public ConcurrentDictionary<string, byte> Groups { get; } = new(StringComparer.Ordinal);
-
-        /// <summary>The connection as the Redis backplane sees it, when there is one.</summary>
-        public OutboxConnection? Relay { get; set; }
-
-        public void Start() => _ = Task.Run(PumpAsync);
-
-        public bool TryEnqueue(SerializedHubMessage message)
-        {
-            if (Volatile.Read(ref _closing) != 0)
-            {
-                return false;
-            }
-
-            var bytes = message.GetSerializedMessage(connection.Protocol).Length;
-            var queued = Interlocked.Add(ref _queuedBytes, bytes);
-            if ((queued > maxBytes && queued != bytes) || !_queue.Writer.TryWrite((message, bytes)))
-            {
-                Interlocked.Add(ref _queuedBytes, -bytes);
-                return false;
-            }
-
-            return true;
+            return;
         }
 
-        public void Complete() => _queue.Writer.TryComplete();
-
-        public void CloseSlowConsumer()
-        {
-            if (Interlocked.Exchange(ref _closing, 1) != 0)
-            {
-                return;
-            }
-
-            _queue.Writer.TryComplete();
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                    await connection.WriteAsync(
-                        new CloseMessage($"{KvRealtimeErrorCodes.SlowConsumer}: the connection could not keep up with the changes; reconnect and resume.", allowReconnect: true),
-                        timeout.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
-                {
-                    // The close message is best effort; the abort below is what frees the resources.
-                }
-                finally
-                {
-                    connection.Abort();
-                }
-            });
-        }
-
-        private async Task PumpAsync()
+        RealtimeTelemetry.SlowConsumerDisconnects.Add(1);
+        Log.SlowConsumer(_logger, outbox.ConnectionId, messages, bytes);
+        var connection = outbox.Connection;
+        _ = Task.Run(async () =>
         {
             try
             {
-                var reader = _queue.Reader;
-                while (await reader.WaitToReadAsync(connection.ConnectionAborted).ConfigureAwait(false))
-                {
-                    while (reader.TryRead(out var item))
-                    {
-                        await connection.WriteAsync(item.Message, connection.ConnectionAborted).ConfigureAwait(false);
-                        Interlocked.Add(ref _queuedBytes, -item.Bytes);
-                    }
-                }
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await connection.WriteAsync(
+                    new CloseMessage($"{KvRealtimeErrorCodes.SlowConsumer}: the connection could not keep up with the changes; reconnect and resume.", allowReconnect: true),
+                    timeout.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
             {
-                // The connection went away; OnDisconnectedAsync cleans up.
+                // The close message is best effort; the abort below is what frees the resources.
             }
-        }
-    }
-
-    /// <summary>
-    /// A local connection as the inner Redis lifetime manager sees it: writes are queued to the
-    /// connection's outbox (or close it as a slow consumer) and complete at once; identity, user and
-    /// abort are the real connection's. Its own <see cref="DefaultConnectionContext"/> only carries the
-    /// id and the features the Redis manager stores per connection; it has no transport, so the base
-    /// class's write and abort paths (which use the transport) are never reached.
-    /// </summary>
-    private sealed class OutboxConnection : HubConnectionContext, IAsyncDisposable
-    {
-        private readonly KvHubLifetimeManager _manager;
-        private readonly Outbox _outbox;
-        private readonly DefaultConnectionContext _context;
-
-        public OutboxConnection(KvHubLifetimeManager manager, Outbox outbox, ILoggerFactory loggerFactory)
-            : this(manager, outbox, new DefaultConnectionContext(outbox.ConnectionId), loggerFactory)
-        {
-        }
-
-        private OutboxConnection(KvHubLifetimeManager manager, Outbox outbox, DefaultConnectionContext context, ILoggerFactory loggerFactory)
-            : base(context, new HubConnectionContextOptions(), loggerFactory)
-        {
-            _manager = manager;
-            _outbox = outbox;
-            _context = context;
-            UserIdentifier = outbox.Connection.UserIdentifier;
-        }
-
-        public override string ConnectionId => _outbox.ConnectionId;
-
-        public override System.Security.Claims.ClaimsPrincipal User => _outbox.Connection.User;
-
-        public override IDictionary<object, object?> Items => _outbox.Connection.Items;
-
-        public override CancellationToken ConnectionAborted => _outbox.Connection.ConnectionAborted;
-
-        public override ValueTask WriteAsync(HubMessage message, CancellationToken cancellationToken = default)
-        {
-            _manager.Enqueue(_outbox, new SerializedHubMessage(message));
-            return default;
-        }
-
-        public override ValueTask WriteAsync(SerializedHubMessage message, CancellationToken cancellationToken = default)
-        {
-            _manager.Enqueue(_outbox, message);
-            return default;
-        }
-
-        public override void Abort() => _outbox.Connection.Abort();
-
-        public ValueTask DisposeAsync() => _context.DisposeAsync();
+            finally
+            {
+                connection.Abort();
+            }
+        });
     }
 }

@@ -19,7 +19,7 @@ internal sealed class KvPresenceNotifier(KvSubscriptions subscriptions, KvHubLif
             {
                 foreach (var table in subscriptions.TakePresenceChanges())
                 {
-                    hubs.SendLocalGroup(KvSubscriptions.GroupName(table), "presence", [new PresenceMessage(table, subscriptions.Count(table))]);
+                    _ = hubs.SendLocalGroup(KvSubscriptions.GroupName(table), "presence", [new PresenceMessage(table, subscriptions.Count(table))], track: false);
                 }
             }
         }

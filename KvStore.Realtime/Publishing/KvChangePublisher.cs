@@ -1,6 +1,7 @@
 using KvStore.Cdc;
 using KvStore.Realtime.Diagnostics;
 using KvStore.Realtime.Hubs;
+using KvStore.Realtime.Snapshots;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -26,8 +27,18 @@ internal sealed class KvChangePublisher : BackgroundService
     private readonly AckTracker _acks;
     private static readonly TimeSpan StatusPollInterval = TimeSpan.FromMilliseconds(20);
     private readonly ProgressTargets _progress;
+    private readonly HotTableCache _cache;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly object _deliveringGate = new();
+    private Task? _delivering;
 
-    public KvChangePublisher(IHubContext<KvHub> hub, KvSubscriptions subscriptions, IOptions<KvRealtimeOptions> options, ILogger<KvChangePublisher> logger, IKvChangeSource? source = null)
+    public KvChangePublisher(
+        IHubContext<KvHub> hub,
+        KvSubscriptions subscriptions,
+        HotTableCache cache,
+        IOptions<KvRealtimeOptions> options,
+        ILogger<KvChangePublisher> logger,
+        IKvChangeSource? source = null)
     {
         _source = source;
         _hub = hub;
@@ -37,6 +48,10 @@ internal sealed class KvChangePublisher : BackgroundService
         _acks = new AckTracker(source);
         _progress = new ProgressTargets(subscriptions, _options);
         Enabled = source is not null && _options.RunPublisher;
+        // The cache follows the frames this process publishes to its own subscribers; through a
+        // backplane its subscribers get frames from elsewhere, so it has nothing exact to follow.
+        _cache = cache;
+        _cache.Enabled &= Enabled && !_options.Backplane;
         _framer = new TableFramer(TimeSpan.FromSeconds(1.0 / _options.MaxFramesPerSecondPerTable), _options.TimeProvider, SendFrame);
     }
 
@@ -74,19 +89,58 @@ internal sealed class KvChangePublisher : BackgroundService
     /// </summary>
     public async Task<string?> WaitUntilDeliveringAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var started = _options.TimeProvider.GetTimestamp();
-        while (NotDeliveringReason is { } reason)
+        if (NotDeliveringReason is null)
         {
-            if (SourceStatus?.State == "standby" || _options.TimeProvider.GetElapsedTime(started) >= timeout)
-            {
-                return reason;
-            }
-
-            // Rare (start-up, resync): a short poll of the source's state is simpler than a status event.
-            await Task.Delay(StatusPollInterval, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            return null;
         }
 
-        return null;
+        if (SourceStatus?.State != "standby")
+        {
+            try
+            {
+                // One poll for all waiters: after a restart every reconnecting client waits here at once.
+                await DeliveringSignal().WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+
+        return NotDeliveringReason;
+    }
+
+    private Task DeliveringSignal()
+    {
+        lock (_deliveringGate)
+        {
+            if (_delivering is null || _delivering.IsCompleted)
+            {
+                _delivering = PollUntilDeliveringAsync(_stopping.Token);
+            }
+
+            return _delivering;
+        }
+    }
+
+    private async Task PollUntilDeliveringAsync(CancellationToken stoppingToken)
+    {
+        // Rare (start-up, resync): a short poll of the source's state is simpler than a status event.
+        while (NotDeliveringReason is not null && SourceStatus?.State != "standby")
+        {
+            await Task.Delay(StatusPollInterval, _options.TimeProvider, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override void Dispose()
+    {
+        _stopping.Dispose();
+        base.Dispose();
     }
 
     /// <summary>The reader has a binlog position: streaming, or reconnecting to continue from it.</summary>
@@ -123,6 +177,8 @@ internal sealed class KvChangePublisher : BackgroundService
                 // and the purge horizon make that exact); resubscribing clients drop duplicates by revision.
                 // The resync goes out only once the new position exists: a client catching up before
                 // that could read the database before the reader's "now" and miss what lies between.
+                // Changes were skipped: no cache may answer until subscribers can read them from the database.
+                _cache.Suspend();
                 await _source.ResetToCurrentPositionAsync(stoppingToken).ConfigureAwait(false);
                 Log.ResyncBroadcast(_logger, ex.Message);
                 resync = BroadcastResyncWhenStreamingAsync(stoppingToken);
@@ -156,6 +212,7 @@ internal sealed class KvChangePublisher : BackgroundService
                 await Task.Delay(StatusPollInterval, _options.TimeProvider, stoppingToken).ConfigureAwait(false);
             }
 
+            _cache.Resume();
             if (_options.Backplane)
             {
                 // The subscribers are on other nodes, unknown here: every connection resumes what it holds.
@@ -186,21 +243,23 @@ internal sealed class KvChangePublisher : BackgroundService
         }
     }
 
-    private void SendFrame(TableFrame frame)
+    private Task SendFrame(TableFrame frame)
     {
         var ordered = frame.Changes.OrderBy(c => c.Revision).Select(KvEntryDto.From).ToList();
         var revision = frame.Changes.Max(c => c.Revision);
         RealtimeTelemetry.Frames.Add(1);
+        // Recorded before the fan-out: a subscriber that reads the cache after joining the group either
+        // finds this frame there or receives it (HotTableCache remarks).
+        _cache.Record(frame.Table, ordered, frame.After, revision);
         var send = _hub.Clients.Group(KvSubscriptions.GroupName(frame.Table)).SendAsync("changes", new ChangesMessage(frame.Table, revision, ordered, frame.After));
         _progress.Observe(frame.Table, revision);
         if (send.IsCompletedSuccessfully)
         {
             _acks.Done(frame.Acks);
+            return Task.CompletedTask;
         }
-        else
-        {
-            _ = CompleteAsync(send, frame.Acks);
-        }
+
+        return CompleteAsync(send, frame.Acks);
     }
 
     private async Task CompleteAsync(Task send, IReadOnlyList<AckTracker.Entry> acks)
@@ -226,6 +285,7 @@ internal sealed class KvChangePublisher : BackgroundService
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 _framer.Sweep();
+                _cache.Sweep();
                 sinceProgress += TimeSpan.FromSeconds(1);
                 if (sinceProgress >= _options.ProgressInterval)
                 {

@@ -1,0 +1,187 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using KvStore.Realtime.Diagnostics;
+using Microsoft.AspNetCore.SignalR;
+
+namespace KvStore.Realtime.FanOut;
+
+/// <summary>
+/// Writes group messages to the members' connections, on one dedicated thread, a slice of members at a
+/// time, and lets the thread pool drain between slices, so that fan-out never crowds out the write path.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Every write to a WebSocket connection wakes that connection's send loop on the thread pool: a frame to
+/// 10,000 members is 10,000 work items. Queued all at once, they sit in front of everything else the pool
+/// has to do, and a hub invocation, an HTTP write or a MySqlConnector round trip arriving behind them
+/// waits for all of them; when frames come faster than the node delivers them, that queue grows without
+/// bound. So after each slice this thread queues a marker behind the work it caused and waits until the
+/// pool has run it (FIFO: everything queued before it has run too, including the writes that arrived
+/// meanwhile), and again while the pool's queue is still long. A write waits behind at most one slice
+/// of fan-out per hop.
+/// </para>
+/// <para>
+/// The marker waits are the closed loop: a group message completes (its task) only when its last
+/// member has been written, and the change publisher sends a table's next frame only after the previous
+/// one completed, merging what changed meanwhile (latest value per key). When the node is busy, hot
+/// tables get fewer, fresher frames instead of a growing backlog.
+/// </para>
+/// <para>
+/// Jobs run in the order they were queued, so per connection the messages keep the order in which they
+/// were sent (frames, progress, resync). Members are looked up when the job runs: a connection that
+/// joins a group before that gets the message (a duplicate its revision check drops); one that left does not.
+/// </para>
+/// </remarks>
+internal sealed class FanOutScheduler : IDisposable
+{
+    private const int MaxDrainRounds = 4;
+
+    private readonly ConcurrentQueue<Job> _jobs = new();
+    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly ManualResetEventSlim _drained = new(false);
+    private readonly Func<string, ConcurrentDictionary<string, Outbox>?> _members;
+    private readonly Action<Outbox> _full;
+    private readonly int _slice;
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+    private int _sinceDrain;
+    private int _queued;
+
+    /// <param name="slice">Members written between two drains of the thread pool.</param>
+    /// <param name="members">The members of a group on this node, or null.</param>
+    /// <param name="full">Called for a member whose outbox is full (a slow consumer).</param>
+    public FanOutScheduler(int slice, Func<string, ConcurrentDictionary<string, Outbox>?> members, Action<Outbox> full)
+    {
+        _slice = slice;
+        _members = members;
+        _full = full;
+        _thread = new Thread(Run) { IsBackground = true, Name = "KvStore fan-out" };
+        _thread.Start();
+    }
+
+    /// <summary>Group messages waiting for this thread.</summary>
+    public int QueueLength => Volatile.Read(ref _queued);
+
+    /// <summary>Sends <paramref name="message"/> to the group's members (except <paramref name="excluded"/>); the task completes when all were written or queued.</summary>
+    public Task SendGroup(string group, SerializedHubMessage message, IReadOnlyList<string>? excluded = null, bool track = true)
+    {
+        var done = track ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+        Enqueue(new Job(group, null, message, excluded, done));
+        return done?.Task ?? Task.CompletedTask;
+    }
+
+    /// <summary>Sends <paramref name="message"/> to one connection, in order with its group messages.</summary>
+    public void SendOne(Outbox outbox, SerializedHubMessage message) => Enqueue(new Job(null, outbox, message, null, null));
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _wake.Set();
+        _drained.Set();
+        _thread.Join(TimeSpan.FromSeconds(5));
+        while (_jobs.TryDequeue(out var job))
+        {
+            job.Done?.TrySetCanceled();
+        }
+    }
+
+    private void Enqueue(Job job)
+    {
+        if (_stopping)
+        {
+            job.Done?.TrySetCanceled();
+            return;
+        }
+
+        Interlocked.Increment(ref _queued);
+        _jobs.Enqueue(job);
+        _wake.Set();
+    }
+
+    private void Run()
+    {
+        while (!_stopping)
+        {
+            if (!_jobs.TryDequeue(out var job))
+            {
+                _wake.Reset();
+                if (_jobs.IsEmpty && !_stopping)
+                {
+                    _wake.Wait();
+                }
+
+                continue;
+            }
+
+            Interlocked.Decrement(ref _queued);
+            try
+            {
+                var sent = job.Single is { } single ? Send(single, job.Message) : SendGroup(job);
+                RealtimeTelemetry.FanOutMessages.Add(sent);
+                job.Done?.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                // Not expected (every write failure is handled per connection); never let it stop the thread.
+                job.Done?.TrySetException(ex);
+            }
+        }
+    }
+
+    private int SendGroup(Job job)
+    {
+        if (_members(job.Group!) is not { } members)
+        {
+            return 0;
+        }
+
+        var sent = 0;
+        foreach (var (id, outbox) in members)
+        {
+            if (job.Excluded is { } excluded && excluded.Contains(id))
+            {
+                continue;
+            }
+
+            sent += Send(outbox, job.Message);
+        }
+
+        return sent;
+    }
+
+    private int Send(Outbox outbox, SerializedHubMessage message)
+    {
+        if (outbox.Send(message) == OutboxResult.Full)
+        {
+            _full(outbox);
+        }
+
+        if (++_sinceDrain >= _slice)
+        {
+            Drain();
+        }
+
+        return 1;
+    }
+
+    /// <summary>Waits until the thread pool has run what was queued before now, and while its queue stays long.</summary>
+    private void Drain()
+    {
+        _sinceDrain = 0;
+        var started = Stopwatch.GetTimestamp();
+        for (var round = 0; round < MaxDrainRounds && !_stopping; round++)
+        {
+            _drained.Reset();
+            ThreadPool.UnsafeQueueUserWorkItem(static drained => drained.Set(), _drained, preferLocal: false);
+            _drained.Wait();
+            if (ThreadPool.PendingWorkItemCount <= _slice)
+            {
+                break;
+            }
+        }
+
+        RealtimeTelemetry.FanOutDrainWait.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    private readonly record struct Job(string? Group, Outbox? Single, SerializedHubMessage Message, IReadOnlyList<string>? Excluded, TaskCompletionSource? Done);
+}
