@@ -283,18 +283,11 @@ internal sealed class KvHttpRateLimiter : IDisposable
 {
     public KvHttpRateLimiter(IOptions<KvRealtimeOptions> options)
     {
-        var o = options.Value;
+        var bucket = KvHubWriteLimiter.Bucket(options.Value);
         Limiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
             RateLimitPartition.GetTokenBucketLimiter(
                 http.User.Identity?.IsAuthenticated == true ? "user:" + http.User.Identity.Name : "ip:" + http.Connection.RemoteIpAddress,
-                _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = o.WriteBurst,
-                    TokensPerPeriod = o.WritesPerSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                }));
+                _ => bucket));
     }
 
     public PartitionedRateLimiter<HttpContext> Limiter { get; }

@@ -14,19 +14,22 @@ internal sealed class KvHubWriteLimiter : IDisposable
 
     public KvHubWriteLimiter(IOptions<KvRealtimeOptions> options)
     {
-        var o = options.Value;
-        _limiter = PartitionedRateLimiter.Create<string, string>(connectionId =>
-            RateLimitPartition.GetTokenBucketLimiter(
-                connectionId,
-                _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = o.WriteBurst,
-                    TokensPerPeriod = o.WritesPerSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                }));
+        var bucket = Bucket(options.Value);
+        _limiter = PartitionedRateLimiter.Create<string, string>(connectionId => RateLimitPartition.GetTokenBucketLimiter(connectionId, _ => bucket));
     }
+
+    /// <summary>
+    /// One writer's token bucket (hub connection or HTTP client). In a partitioned limiter its replenishment
+    /// is driven by the limiter's single timer, not one of its own.
+    /// </summary>
+    public static TokenBucketRateLimiterOptions Bucket(KvRealtimeOptions options) => new()
+    {
+        TokenLimit = options.WriteBurst,
+        TokensPerPeriod = options.WritesPerSecond,
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+        AutoReplenishment = true,
+    };
 
     /// <summary>Takes one write from the connection's bucket; false when it is empty.</summary>
     public bool TryAcquire(string connectionId)

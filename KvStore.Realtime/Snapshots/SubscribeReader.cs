@@ -16,6 +16,8 @@ internal sealed class SubscribeReader : IDisposable
     private readonly HotTableCache _cache;
     private readonly KvRealtimeOptions _options;
     private readonly SemaphoreSlim _reads;
+    private long _databaseReads;
+    private long _memoryAnswers;
 
     public SubscribeReader(IKvStore kv, HotTableCache cache, IOptions<KvRealtimeOptions> options)
     {
@@ -24,6 +26,12 @@ internal sealed class SubscribeReader : IDisposable
         _options = options.Value;
         _reads = new SemaphoreSlim(_options.MaxConcurrentSubscribeReads);
     }
+
+    /// <summary>Subscribes this node answered from the database (for tests and diagnostics).</summary>
+    public long DatabaseReads => Interlocked.Read(ref _databaseReads);
+
+    /// <summary>Subscribes this node answered from memory.</summary>
+    public long MemoryAnswers => Interlocked.Read(ref _memoryAnswers);
 
     /// <summary>Reads the initial state of a subscription; the connection has joined the table's group already.</summary>
     public async Task<SubscribeResult> ReadAsync(string table, long? resumeFrom, int subscribers, CancellationToken cancellationToken)
@@ -70,6 +78,7 @@ internal sealed class SubscribeReader : IDisposable
         var result = _cache.TryServe(table, resumeFrom, _options.SnapshotPageSize, subscribers);
         if (result is not null)
         {
+            Interlocked.Increment(ref _memoryAnswers);
             Count(result, "memory");
         }
 
@@ -78,6 +87,7 @@ internal sealed class SubscribeReader : IDisposable
 
     private async Task<(SubscribeResult Result, HotTableCache.DatabaseRead? Seed)> ReadDatabaseAsync(string table, long? resumeFrom, int subscribers, CancellationToken ct)
     {
+        Interlocked.Increment(ref _databaseReads);
         var pageSize = _options.SnapshotPageSize;
         SubscribeResult result;
         if (resumeFrom is { } from)

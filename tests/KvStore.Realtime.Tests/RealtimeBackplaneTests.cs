@@ -278,31 +278,4 @@ public sealed class RealtimeBackplaneTests(BackplaneFixture fx) : IClassFixture<
 
         public ValueTask ResetToCurrentPositionAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
     }
-
-    /// <summary>Completes with the connection id of the first slow-consumer close a node logs (event 3000).</summary>
-    private sealed class SlowConsumerLog : ILoggerProvider, ILogger
-    {
-        private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task<string> Closed => _closed.Task;
-
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (eventId.Id == 3000 && state is IReadOnlyList<KeyValuePair<string, object?>> fields)
-            {
-                _closed.TrySetResult(fields.First(f => f.Key == "ConnectionId").Value?.ToString() ?? string.Empty);
-            }
-        }
-
-        public void Dispose()
-        {
-        }
-    }
 }

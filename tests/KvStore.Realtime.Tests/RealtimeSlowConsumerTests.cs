@@ -1,5 +1,6 @@
-using System.Diagnostics.Metrics;
 using KvStore.TestInfrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace KvStore.Realtime.Tests;
 
@@ -26,22 +27,16 @@ public sealed class RealtimeSlowConsumerTests
         try
         {
             await KvSchema.MigrateAsync(db.ConnectionString);
-            await using var host = await RealtimeHost.StartAsync(db.ConnectionString, o =>
-            {
-                limits(o);
-                o.MaxFramesPerSecondPerTable = 10_000;
-            });
-            var disconnects = 0L;
-            using var listener = new MeterListener();
-            listener.InstrumentPublished = (i, l) =>
-            {
-                if (i.Name == "kvstore.realtime.slow_consumer_disconnects")
+            // This host's own log, not the process-wide meter that tests running in parallel also count.
+            var slowConsumers = new SlowConsumerLog();
+            await using var host = await RealtimeHost.StartAsync(
+                db.ConnectionString,
+                o =>
                 {
-                    l.EnableMeasurementEvents(i);
-                }
-            };
-            listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref disconnects, v));
-            listener.Start();
+                    limits(o);
+                    o.MaxFramesPerSecondPerTable = 10_000;
+                },
+                services: s => s.AddSingleton<ILoggerProvider>(slowConsumers));
 
             var table = "slow-" + Guid.NewGuid().ToString("N")[..8];
             using var stalled = await TestConnections.StalledSubscriberAsync(host.Port, table);
@@ -51,13 +46,15 @@ public sealed class RealtimeSlowConsumerTests
             var kv = (KvStoreClient)host.Services.GetService(typeof(KvStoreClient))!;
             var big = new string('x', 100_000);
             KvEntry last = null!;
-            for (var i = 0; i < 1000 && Interlocked.Read(ref disconnects) == 0; i++)
+            for (var i = 0; i < 1000 && !slowConsumers.Closed.IsCompleted; i++)
             {
                 last = await kv.PutAsync(table, "k" + (i % 10), big + i);
             }
 
             await healthy.WaitForRevisionAsync(last.Revision, TimeSpan.FromSeconds(60));
-            Assert.True(Interlocked.Read(ref disconnects) >= 1, "the stalled client was never disconnected");
+            Assert.True(slowConsumers.Closed.IsCompleted, "the stalled client was never disconnected");
+            Assert.NotEqual(healthy.Connection.ConnectionId, await slowConsumers.Closed);
+            Assert.Single(slowConsumers.Connections);
             Assert.Equal(big + (last.Revision - 1), healthy.LiveValues()["k" + ((last.Revision - 1) % 10)].Trim('"'));
         }
         finally
