@@ -70,8 +70,22 @@ internal sealed class FanOutScheduler : IDisposable
         return done?.Task ?? Task.CompletedTask;
     }
 
-    /// <summary>Sends <paramref name="message"/> to one connection, in order with its group messages.</summary>
-    public void SendOne(Outbox outbox, SerializedHubMessage message) => Enqueue(new Job(null, outbox, message, null, null));
+    /// <summary>
+    /// Sends <paramref name="message"/> to one connection, in order with its group messages. It waits in
+    /// the connection's outbox (bounded: a full one is a slow consumer) until this thread writes it.
+    /// </summary>
+    public void SendOne(Outbox outbox, SerializedHubMessage message)
+    {
+        switch (outbox.Post(message))
+        {
+            case OutboxResult.Full:
+                _full(outbox);
+                break;
+            case OutboxResult.Posted:
+                Enqueue(new Job(null, outbox, null, null, null));
+                break;
+        }
+    }
 
     public void Dispose()
     {
@@ -116,7 +130,7 @@ internal sealed class FanOutScheduler : IDisposable
             Interlocked.Decrement(ref _queued);
             try
             {
-                var sent = job.Single is { } single ? Send(single, job.Message) : SendGroup(job);
+                var sent = job.Single is { } single ? Flush(single) : SendGroup(job);
                 RealtimeTelemetry.FanOutMessages.Add(sent);
                 job.Done?.TrySetResult();
             }
@@ -143,7 +157,7 @@ internal sealed class FanOutScheduler : IDisposable
                 continue;
             }
 
-            sent += Send(outbox, job.Message);
+            sent += Send(outbox, job.Message!);
         }
 
         return sent;
@@ -156,12 +170,23 @@ internal sealed class FanOutScheduler : IDisposable
             _full(outbox);
         }
 
+        Sliced();
+        return 1;
+    }
+
+    private int Flush(Outbox outbox)
+    {
+        outbox.Flush();
+        Sliced();
+        return 1;
+    }
+
+    private void Sliced()
+    {
         if (++_sinceDrain >= _slice)
         {
             Drain();
         }
-
-        return 1;
     }
 
     /// <summary>Waits until the thread pool has run what was queued before now, and while its queue stays long.</summary>
@@ -183,5 +208,5 @@ internal sealed class FanOutScheduler : IDisposable
         RealtimeTelemetry.FanOutDrainWait.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
-    private readonly record struct Job(string? Group, Outbox? Single, SerializedHubMessage Message, IReadOnlyList<string>? Excluded, TaskCompletionSource? Done);
+    private readonly record struct Job(string? Group, Outbox? Single, SerializedHubMessage? Message, IReadOnlyList<string>? Excluded, TaskCompletionSource? Done);
 }

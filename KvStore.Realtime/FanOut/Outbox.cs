@@ -8,6 +8,9 @@ internal enum OutboxResult
     /// <summary>Handed to the connection's transport, or queued behind a write still in progress.</summary>
     Accepted,
 
+    /// <summary>Queued (<see cref="Outbox.Post"/>); the fan-out thread must <see cref="Outbox.Flush"/> the outbox.</summary>
+    Posted,
+
     /// <summary>The bounds were reached: the connection cannot keep up (a slow consumer).</summary>
     Full,
 
@@ -17,10 +20,12 @@ internal enum OutboxResult
 
 /// <summary>
 /// A connection's outgoing group messages. While the connection keeps up, a message is written straight
-/// to its transport by the caller (no queue, no task of its own). Only while a write is still in
-/// progress (the transport's buffer is full, or another write holds the connection) do later messages
-/// wait here, bounded by count and bytes, and the completion of that write drains them in order. One
-/// message is always accepted behind a write, so a single large frame still goes through.
+/// to its transport by the fan-out thread (no queue, no task of its own). Only while a write is still
+/// in progress (the transport's buffer is full, or another write holds the connection) do later
+/// messages wait here, bounded by count and bytes, and the completion of that write drains them in
+/// order. Messages that arrive on other threads (the backplane's) wait here too until the fan-out thread
+/// flushes them, under the same bounds. One message is always accepted into an empty queue, so a single
+/// large frame still goes through.
 /// </summary>
 /// <remarks>
 /// An idle connection costs this object and nothing else: the queue is allocated on the first wait.
@@ -37,6 +42,7 @@ internal sealed class Outbox(HubConnectionContext connection, int capacity, long
     private Queue<(SerializedHubMessage Message, int Bytes)>? _queue;
     private long _queuedBytes;
     private bool _writing;
+    private bool _posted;
     private int _state;
     private string? _group;
     private HashSet<string>? _moreGroups;
@@ -70,7 +76,7 @@ internal sealed class Outbox(HubConnectionContext connection, int capacity, long
         }
     }
 
-    /// <summary>Writes <paramref name="message"/>, or queues it behind the write in progress.</summary>
+    /// <summary>Writes <paramref name="message"/>, or queues it behind the write in progress (fan-out thread).</summary>
     public OutboxResult Send(SerializedHubMessage message)
     {
         lock (_gate)
@@ -80,24 +86,74 @@ internal sealed class Outbox(HubConnectionContext connection, int capacity, long
                 return OutboxResult.Gone;
             }
 
-            if (_writing)
+            if (_writing || _posted)
             {
-                var bytes = message.GetSerializedMessage(connection.Protocol).Length;
-                var queued = _queue?.Count ?? 0;
-                if (queued >= capacity || (queued > 0 && _queuedBytes + bytes > maxBytes))
-                {
-                    return OutboxResult.Full;
-                }
-
-                (_queue ??= new Queue<(SerializedHubMessage, int)>()).Enqueue((message, bytes));
-                _queuedBytes += bytes;
-                return OutboxResult.Accepted;
+                return EnqueueLocked(message);
             }
 
             _writing = true;
         }
 
         Continue(StartWrite(message));
+        return OutboxResult.Accepted;
+    }
+
+    /// <summary>
+    /// Queues <paramref name="message"/> from any thread (the backplane's); <see cref="OutboxResult.Posted"/>
+    /// when the fan-out thread must now <see cref="Flush"/> this outbox. The bounds apply as for sends.
+    /// </summary>
+    public OutboxResult Post(SerializedHubMessage message)
+    {
+        lock (_gate)
+        {
+            if (_state != Open)
+            {
+                return OutboxResult.Gone;
+            }
+
+            var result = EnqueueLocked(message);
+            if (result != OutboxResult.Accepted || _writing || _posted)
+            {
+                return result;
+            }
+
+            _posted = true;
+            return OutboxResult.Posted;
+        }
+    }
+
+    /// <summary>Writes what <see cref="Post"/> queued (fan-out thread).</summary>
+    public void Flush()
+    {
+        SerializedHubMessage first;
+        lock (_gate)
+        {
+            _posted = false;
+            if (_state != Open || _writing || _queue is not { Count: > 0 })
+            {
+                return;
+            }
+
+            var item = _queue.Dequeue();
+            _queuedBytes -= item.Bytes;
+            first = item.Message;
+            _writing = true;
+        }
+
+        Continue(StartWrite(first));
+    }
+
+    private OutboxResult EnqueueLocked(SerializedHubMessage message)
+    {
+        var bytes = message.GetSerializedMessage(connection.Protocol).Length;
+        var queued = _queue?.Count ?? 0;
+        if (queued >= capacity || (queued > 0 && _queuedBytes + bytes > maxBytes))
+        {
+            return OutboxResult.Full;
+        }
+
+        (_queue ??= new Queue<(SerializedHubMessage, int)>()).Enqueue((message, bytes));
+        _queuedBytes += bytes;
         return OutboxResult.Accepted;
     }
 
