@@ -32,7 +32,7 @@ internal sealed class ClientCounters
     }
 
     public string Problems() =>
-        $"gaps {Gaps}, progress gaps {ProgressGaps}, duplicates {Duplicates}, resumes {Resumes} (failed {ResumeFailures}, reset {Resets}), " +
+        $"gaps {Gaps}, progress gaps {ProgressGaps}, re-deliveries dropped {Duplicates}, resumes {Resumes} (failed {ResumeFailures}, reset {Resets}), " +
         $"closes {Closes} (slow_consumer {SlowConsumerCloses}), reconnects {Reconnects} (failed {ReconnectFailures}), incomplete {Incomplete}";
 }
 

@@ -80,6 +80,8 @@ internal sealed class PacedResult
 
     public required TimeSpan Window { get; init; }
 
+    public required long Start { get; init; }
+
     public required Latencies Latency { get; init; }
 
     public required IReadOnlyDictionary<string, long> Errors { get; init; }
@@ -87,7 +89,8 @@ internal sealed class PacedResult
     /// <summary>The last call to finish (completion timestamp) and its result.</summary>
     public long LastDoneAt { get; init; }
 
-    public double AchievedPerSecond => OkInWindow / Window.TotalSeconds;
+    /// <summary>Answered calls per second, over the window or until the last answer when that came later (an overloaded host drains late).</summary>
+    public double AchievedPerSecond => Ok / Math.Max(Window.TotalSeconds, LastDoneAt == 0 ? 0 : Latencies.Ms(Start, LastDoneAt) / 1000);
 
     public string ErrorSummary()
     {
@@ -130,7 +133,6 @@ internal static class Load
         long inFlight = 0, ok = 0, okInWindow = 0, skipped = 0, lastDone = 0;
         var start = Stopwatch.GetTimestamp();
         var windowEnd = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        var allDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         for (var i = 0; i < count && !ct.IsCancellationRequested; i++)
         {
             var due = start + (long)(i * (double)Stopwatch.Frequency / rate);
@@ -170,10 +172,7 @@ internal static class Load
                 }
                 finally
                 {
-                    if (Interlocked.Decrement(ref inFlight) == 0)
-                    {
-                        allDone.TrySetResult();
-                    }
+                    Interlocked.Decrement(ref inFlight);
                 }
             }, CancellationToken.None);
         }
@@ -184,10 +183,7 @@ internal static class Load
             await Task.Delay(remaining, CancellationToken.None);
         }
 
-        if (Interlocked.Read(ref inFlight) > 0)
-        {
-            await Task.WhenAny(allDone.Task, Task.Delay(drain, CancellationToken.None));
-        }
+        await Load.UntilAsync(() => Interlocked.Read(ref inFlight) == 0, drain);
 
         return new PacedResult
         {
@@ -197,6 +193,7 @@ internal static class Load
             Skipped = skipped,
             StillInFlight = Interlocked.Read(ref inFlight),
             Window = duration,
+            Start = start,
             Latency = latency,
             Errors = errors,
             LastDoneAt = Interlocked.Read(ref lastDone),

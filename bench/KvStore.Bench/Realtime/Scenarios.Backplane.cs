@@ -23,7 +23,7 @@ internal sealed partial class RealtimeBenchmark
         {
             var cs = await CreateDatabaseAsync("rt_bp_one");
             await using var node = await StartKvHostAsync(cs, "kvstore");
-            oneClaps = await RunClapsAsync([node.BaseUrl], node, readers, clickers, Rate, duration, "article:bp");
+            oneClaps = await RunClapsAsync([node], readers, clickers, Rate, duration, "article:bp");
             oneDb = (await RunDbAsync([node.BaseUrl], node, tables, 10, [Rate], duration))[0];
         }
 
@@ -35,7 +35,7 @@ internal sealed partial class RealtimeBenchmark
             await using var publisher = await StartKvHostAsync(cs, "publisher", mode: "publisher", redis: redis.Configuration);
             await using var a = await StartKvHostAsync(cs, "hub A", mode: "hub", redis: redis.Configuration);
             await using var b = await StartKvHostAsync(cs, "hub B", mode: "hub", redis: redis.Configuration);
-            redisClaps = await RunClapsAsync([a.BaseUrl, b.BaseUrl], a, readers, clickers, Rate, duration, "article:bp");
+            redisClaps = await RunClapsAsync([a, b], readers, clickers, Rate, duration, "article:bp");
             redisDb = (await RunDbAsync([a.BaseUrl, b.BaseUrl], a, tables, 10, [Rate], duration))[0];
             Console.WriteLine($"Backplane: slow-consumer warnings logged: hub A {a.SlowConsumerLogs}, hub B {b.SlowConsumerLogs}.");
             Console.WriteLine();

@@ -100,11 +100,13 @@ internal sealed partial class RealtimeBenchmark
                     TimeSpan.FromSeconds(15),
                     _ct);
                 var frames = await framesAtEnd;
+                // The writes answered by now are the ones checked; an answer that comes later is left out.
+                var answered = writeReturned.Select(t => t != 0).ToArray();
                 // Let delivery finish: every subscriber holds the last revision written to its table.
                 var lastOfTable = new long[tables];
                 for (var i = 0; i < count; i++)
                 {
-                    if (writeReturned[i] != 0)
+                    if (answered[i])
                     {
                         lastOfTable[writeTable[i]] = Math.Max(lastOfTable[writeTable[i]], writeRevision[i]);
                     }
@@ -121,7 +123,7 @@ internal sealed partial class RealtimeBenchmark
 
                 for (var i = 0; i < count; i++)
                 {
-                    if (writeReturned[i] != 0)
+                    if (answered[i])
                     {
                         returnedAt[(writeTable[i], writeRevision[i])] = writeReturned[i];
                         writesOfTable[writeTable[i]].Add(writeRevision[i]);

@@ -28,6 +28,8 @@ internal sealed partial class RealtimeBenchmark
         try
         {
             await writers[0].PutAsync("hot", "k", 0L, _ct);
+            // Warm-up (JIT, pools, writer connections), not measured.
+            await Load.PacedAsync(20, 500, TimeSpan.FromSeconds(2), (i, c) => writers[c].PutAsync("hot", "k", i), null, TimeSpan.FromSeconds(10), _ct);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Table `hot`, one key, {duration.TotalSeconds:0} s per cell; writers: hub `Put` from 4 (200/s) or 20 (1,000/s) connections, open loop, latency from the time each put was due; at most 2,000 outstanding."));
             Console.WriteLine();
