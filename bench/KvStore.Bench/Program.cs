@@ -1,8 +1,10 @@
 using System.Globalization;
 using KvStore.Bench;
+using KvStore.Bench.Realtime;
 
 // dotnet run -c Release --project bench/KvStore.Bench -- store [--seconds N] [--rounds N] [--only put|get]
 // dotnet run -c Release --project bench/KvStore.Bench -- cdc [--mb N] [--rate N] [--seconds N] [--only decode|latency]
+// dotnet run -c Release --project bench/KvStore.Bench -- realtime [--scenario idle,hot,claps,db,fanout,storm,backplane] [--connections N] [--seconds N] [--server-gc]
 // Each benchmark starts its own MariaDB and measures KvStore against a baseline in the same run.
 var which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? "store";
 switch (which)
@@ -32,8 +34,22 @@ switch (which)
             decode: only is null or "decode",
             latency: only is null or "latency");
         break;
+    case "realtime":
+        var scenarios = (args.SkipWhile(a => a != "--scenario").Skip(1).FirstOrDefault() ?? string.Join(',', RealtimeBenchmark.AllScenarios))
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (scenarios.FirstOrDefault(s => !RealtimeBenchmark.AllScenarios.Contains(s)) is { } unknown)
+        {
+            Console.Error.WriteLine($"--scenario takes {string.Join(", ", RealtimeBenchmark.AllScenarios)} (comma-separated), not '{unknown}'");
+            return 2;
+        }
+
+        return await RealtimeBenchmark.RunAsync(
+            scenarios,
+            args.Contains("--connections") ? Option("--connections", 10_000) : null,
+            args.Contains("--seconds") ? Option("--seconds", 10) : null,
+            args.Contains("--server-gc"));
     default:
-        Console.Error.WriteLine($"unknown benchmark '{which}'; known: store, cdc");
+        Console.Error.WriteLine($"unknown benchmark '{which}'; known: store, cdc, realtime");
         return 2;
 }
 
