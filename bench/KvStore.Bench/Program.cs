@@ -34,6 +34,8 @@ switch (which)
             decode: only is null or "decode",
             latency: only is null or "latency");
         break;
+    case KvStore.Bench.Realtime.WriterProcess.Verb:
+        return await KvStore.Bench.Realtime.WriterProcess.MainAsync(args);
     case "realtime":
         var scenarios = (args.SkipWhile(a => a != "--scenario").Skip(1).FirstOrDefault() ?? string.Join(',', RealtimeBenchmark.AllScenarios))
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

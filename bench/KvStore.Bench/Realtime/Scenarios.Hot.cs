@@ -7,8 +7,9 @@ namespace KvStore.Bench.Realtime;
 internal sealed partial class RealtimeBenchmark
 {
     /// <summary>
-    /// One hot key: writers put it at 200/s and 1,000/s (open loop, hub Put from writer connections that
-    /// subscribe to nothing) while 100 … 10,000 connections subscribe to its table.
+    /// One hot key: writers put it at 200/s and 1,000/s (open loop, hub Put from one connection per
+    /// simulated user at 10 puts/s each, in a process of their own: <see cref="WriterProcess"/>) while
+    /// 100 … 10,000 connections subscribe to its table.
     /// </summary>
     private async Task HotAsync()
     {
@@ -22,17 +23,14 @@ internal sealed partial class RealtimeBenchmark
         var cs = await CreateDatabaseAsync("rt_hot");
         await using var host = await StartKvHostAsync(cs, "kvstore");
         var counters = new ClientCounters();
-        var writerCounters = new ClientCounters();
-        var writers = await OpenKvClientsAsync([host.BaseUrl], 0, 20, writerCounters, null);
-        var writerBase = 20;
         var subscribers = new List<BenchClient>();
+        var hubUrl = host.BaseUrl;
         try
         {
-            await writers[0].PutAsync("hot", "k", 0L, _ct);
-            // Warm-up (JIT, pools, writer connections), not measured.
-            await Load.PacedAsync(20, 500, TimeSpan.FromSeconds(2), (i, c) => writers[c].PutAsync("hot", "k", i), null, TimeSpan.FromSeconds(10), _ct);
+            // Creates the table and warms the host up (JIT, pools), not measured.
+            await WriterProcess.RunAsync(hubUrl, "hot", "k", 20, 200, TimeSpan.FromSeconds(2), false, _ct);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Table `hot`, one key, {duration.TotalSeconds:0} s per cell; writers: hub `Put` from 4 (200/s) or 20 (1,000/s) connections, open loop, latency from the time each put was due; at most one second's worth outstanding (more due puts are not sent, and counted); fresh writer connections and a host whose thread-pool queue has drained (≤ 20 s) before every cell; answers waited for up to 15 s after the window."));
+                $"Table `hot`, one key, {duration.TotalSeconds:0} s per cell; writers: hub `Put` from one connection per simulated user at 10 puts/s each (20 for 200/s, 100 for 1,000/s), in a writer process of their own (the generator's subscriber connections would delay its answers), open loop, latency from the time each put was due; at most one second's worth outstanding (more due puts are not sent, and counted); a host whose thread-pool queue has drained (≤ 20 s) before every cell; answers waited for up to 15 s after the window."));
             Console.WriteLine();
             Console.WriteLine("| subscribers | target puts/s | achieved puts/s | put p50 / p99 / max ms | errors | frames/s per subscriber | subscribers converged after | pool queue max / avg | host CPU | client problems |");
             Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -42,36 +40,23 @@ internal sealed partial class RealtimeBenchmark
                 await Task.Delay(2000, _ct);
                 foreach (var rate in new[] { 200, 1_000 })
                 {
-                    var writerCount = rate >= 1_000 ? 20 : 4;
-                    // Fresh writer connections and a calm host for every cell: a host that could not answer
-                    // the last cell's puts still has them queued on those connections (one invocation at a time each).
-                    await Load.CloseAllAsync(writers);
-                    writers = await OpenKvClientsAsync([host.BaseUrl], writerBase, 20, writerCounters, null);
-                    writerBase += 20;
                     await WaitForCalmAsync(host, TimeSpan.FromSeconds(20));
                     counters.Reset();
                     await TryStatsAsync(host, reset: true);
                     var cpu0 = host.CpuMs();
                     var wall = Stopwatch.StartNew();
-                    long lastRevision = 0;
-                    var framesAtEnd = Task.Delay(duration, _ct).ContinueWith(_ => Interlocked.Read(ref counters.Frames), TaskScheduler.Default);
-                    var result = await Load.PacedAsync(
-                        writerCount,
-                        rate,
-                        duration,
-                        (i, c) => writers[c].PutAsync("hot", "k", i),
-                        (_, _, _, entry) => Load.InterlockedMax(ref lastRevision, entry.Revision),
-                        TimeSpan.FromSeconds(15),
-                        _ct,
-                        maxInFlight: rate);
-                    var frames = await framesAtEnd;
+                    var framesAtStart = Interlocked.Read(ref counters.Frames);
+                    // The writer process connects and warms up for ~2 s before its window.
+                    var result = await WriterProcess.RunAsync(hubUrl, "hot", "k", rate / 10, rate, duration, false, _ct);
+                    var done = Stopwatch.GetTimestamp();
+                    var frames = Interlocked.Read(ref counters.Frames) - framesAtStart;
                     var cpu = host.CpuMs() - cpu0;
                     var elapsed = wall.Elapsed;
-                    var target = Interlocked.Read(ref lastRevision);
-                    var converged = await ConvergenceAsync(subscribers, s => s.Revision >= target, result.LastDoneAt, TimeSpan.FromSeconds(15));
+                    var target = result.LastRevision;
+                    var converged = await ConvergenceAsync(subscribers, s => s.Revision >= target, done, TimeSpan.FromSeconds(15));
                     var stats = await TryStatsAsync(host);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"| {subscribers.Count:N0} | {rate:N0} | {result.AchievedPerSecond:N0} | {result.Latency.P50P99()} / {Latencies.F(result.Latency.Max())} | {result.ErrorSummary()} | {frames / (double)subscribers.Count / duration.TotalSeconds:0.0} | {converged} | {(stats is null ? "no answer" : $"{stats.PoolQueueMax:N0} / {stats.PoolQueueAvg:N0}")} | {Pct(cpu, elapsed)} | {(counters.Gaps + counters.Duplicates + counters.Closes + counters.Incomplete == 0 ? "none" : counters.Problems())} |"));
+                        $"| {subscribers.Count:N0} | {rate:N0} | {result.Achieved:N0} | {result.Latency} / {Latencies.F(result.Max)} | {result.Errors} | {frames / (double)subscribers.Count / elapsed.TotalSeconds:0.0} | {converged} | {(stats is null ? "no answer" : $"{stats.PoolQueueMax:N0} / {stats.PoolQueueAvg:N0}")} | {Pct(cpu, elapsed)} | {(counters.Gaps + counters.Duplicates + counters.Closes + counters.Incomplete == 0 ? "none" : counters.Problems())} |"));
                 }
             }
 
@@ -81,7 +66,6 @@ internal sealed partial class RealtimeBenchmark
         finally
         {
             await Load.CloseAllAsync(subscribers);
-            await Load.CloseAllAsync(writers);
         }
     }
 
