@@ -15,10 +15,11 @@ namespace KvStore.Realtime.FanOut;
 /// 10,000 members is 10,000 work items. Queued all at once, they sit in front of everything else the pool
 /// has to do, and a hub invocation, an HTTP write or a MySqlConnector round trip arriving behind them
 /// waits for all of them; when frames come faster than the node delivers them, that queue grows without
-/// bound. So after each slice this thread queues a marker behind the work it caused and waits until the
-/// pool has run it (FIFO: everything queued before it has run too, including the writes that arrived
-/// meanwhile), and again while the pool's queue is still long. A write waits behind at most one slice
-/// of fan-out per hop.
+/// bound. So after each slice this thread queues a marker behind the work it caused, and before writing
+/// the slice after next it waits until the pool has run that marker (FIFO: everything queued before it
+/// has run too, including the writes that arrived meanwhile), and longer while the pool's queue is
+/// still long. The pool works on one slice while this thread writes the next; a write waits behind at
+/// most two slices of fan-out per hop.
 /// </para>
 /// <para>
 /// The marker waits are the closed loop: a group message completes (its task) only when its last
@@ -38,7 +39,9 @@ internal sealed class FanOutScheduler : IDisposable
 
     private readonly ConcurrentQueue<Job> _jobs = new();
     private readonly ManualResetEventSlim _wake = new(false);
-    private readonly ManualResetEventSlim _drained = new(false);
+    // Two markers in turn: the pool runs one slice while this thread writes the next.
+    private readonly ManualResetEventSlim[] _markers = [new(true), new(true)];
+    private int _marker;
     private readonly Func<string, ConcurrentDictionary<string, Outbox>?> _members;
     private readonly Action<Outbox> _full;
     private readonly int _slice;
@@ -91,7 +94,8 @@ internal sealed class FanOutScheduler : IDisposable
     {
         _stopping = true;
         _wake.Set();
-        _drained.Set();
+        _markers[0].Set();
+        _markers[1].Set();
         _thread.Join(TimeSpan.FromSeconds(5));
         while (_jobs.TryDequeue(out var job))
         {
@@ -189,20 +193,27 @@ internal sealed class FanOutScheduler : IDisposable
         }
     }
 
-    /// <summary>Waits until the thread pool has run what was queued before now, and while its queue stays long.</summary>
+    /// <summary>
+    /// Queues a marker behind the slice just written, then waits until the pool has run the marker of the
+    /// slice before (and longer while its queue stays long): the pool always has the last slice to work
+    /// on while this thread writes the next, and never more than two slices of fan-out in its queue.
+    /// </summary>
     private void Drain()
     {
         _sinceDrain = 0;
         var started = Stopwatch.GetTimestamp();
-        for (var round = 0; round < MaxDrainRounds && !_stopping; round++)
+        var current = _markers[_marker];
+        _marker ^= 1;
+        var previous = _markers[_marker];
+        current.Reset();
+        ThreadPool.UnsafeQueueUserWorkItem(static marker => marker.Set(), current, preferLocal: false);
+        previous.Wait();
+        for (var round = 1; round < MaxDrainRounds && !_stopping && ThreadPool.PendingWorkItemCount > 2 * _slice; round++)
         {
-            _drained.Reset();
-            ThreadPool.UnsafeQueueUserWorkItem(static drained => drained.Set(), _drained, preferLocal: false);
-            _drained.Wait();
-            if (ThreadPool.PendingWorkItemCount <= _slice)
-            {
-                break;
-            }
+            // Still long (writes and other work arrived meanwhile): let the pool run it first.
+            current.Wait();
+            current.Reset();
+            ThreadPool.UnsafeQueueUserWorkItem(static marker => marker.Set(), current, preferLocal: false);
         }
 
         RealtimeTelemetry.FanOutDrainWait.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);

@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace KvStore.Bench.Hosting;
 

@@ -144,9 +144,9 @@ internal sealed class ChildHost : IAsyncDisposable
         }
     }
 
-    public async Task<HostStats> StatsAsync(bool reset = false)
+    public async Task<KvStore.Bench.Hosting.BenchStats> StatsAsync(bool reset = false)
     {
-        var stats = await _http.GetFromJsonAsync<HostStats>(reset ? "/bench/stats?reset=true" : "/bench/stats");
+        var stats = await _http.GetFromJsonAsync<KvStore.Bench.Hosting.BenchStats>(reset ? "/bench/stats?reset=true" : "/bench/stats");
         return stats ?? throw new InvalidOperationException("no stats");
     }
 
@@ -249,24 +249,6 @@ internal sealed class ChildHost : IAsyncDisposable
         throw new InvalidOperationException($"KvStore.sln not found above {AppContext.BaseDirectory}");
     }
 }
-
-/// <summary>What the hosts' <c>GET /bench/stats</c> answers (bench/Shared/BenchEndpoints.cs).</summary>
-internal sealed record HostStats(
-    long GcTotalMemory,
-    long GcHeapSize,
-    long GcFragmented,
-    long GcCommitted,
-    long WorkingSet,
-    long PoolQueue,
-    long PoolQueueMax,
-    double PoolQueueAvg,
-    long PoolSamples,
-    int PoolThreads,
-    int Threads,
-    long CompletedWorkItems,
-    double CpuMs,
-    bool ServerGc,
-    int Gen2Collections);
 
 /// <summary>Reads process state from /proc and raises RLIMIT_NOFILE.</summary>
 internal static partial class ProcFs

@@ -249,7 +249,7 @@ internal sealed partial class RealtimeBenchmark : IAsyncDisposable
     }
 
     /// <summary>Host stats without failing the scenario when the host is too busy to answer in time.</summary>
-    private static async Task<HostStats?> TryStatsAsync(ChildHost host, bool reset = false)
+    private static async Task<KvStore.Bench.Hosting.BenchStats?> TryStatsAsync(ChildHost host, bool reset = false)
     {
         try
         {
