@@ -28,6 +28,14 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     private readonly ILogger _logger;
     private readonly PutCoalescer _puts;
     private Task? _schemaCheck;
+    private long _schemaCheckStarted;
+
+    /// <summary>
+    /// How long a schema mismatch is remembered before the next operation checks again: a database
+    /// migrated while the client runs is picked up without a restart, and a wrong schema costs at most
+    /// one check per interval.
+    /// </summary>
+    internal static readonly TimeSpan SchemaRecheckInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>Creates a client; <paramref name="options"/> are validated (see <see cref="KvStoreOptions"/>).</summary>
     public KvStoreClient(KvStoreOptions options, ILoggerFactory? loggerFactory = null)
@@ -97,10 +105,18 @@ public sealed class KvStoreClient : IKvStore, IAsyncDisposable, IDisposable
     /// Checks that the database schema matches this library version; every operation does this once
     /// by itself, so calling it is only useful to fail fast at start-up.
     /// </summary>
-    /// <exception cref="KvStoreException">Code <see cref="KvErrorCodes.SchemaMismatch"/>, with what the DBA must run.</exception>
+    /// <exception cref="KvStoreException">Code <see cref="KvErrorCodes.SchemaMismatch"/>, with what the DBA must run. A mismatch is remembered for 5 seconds; after that the next operation checks again (a migration applied meanwhile is picked up).</exception>
     public async Task EnsureSchemaAsync(CancellationToken cancellationToken = default)
     {
-        var check = _schemaCheck ??= VerifySchemaAsync();
+        var check = Volatile.Read(ref _schemaCheck);
+        if (check is null || (check.IsFaulted && _options.TimeProvider.GetElapsedTime(Interlocked.Read(ref _schemaCheckStarted)) >= SchemaRecheckInterval))
+        {
+            // Callers racing here may each check once; the check is a single read.
+            Interlocked.Exchange(ref _schemaCheckStarted, _options.TimeProvider.GetTimestamp());
+            check = VerifySchemaAsync();
+            Volatile.Write(ref _schemaCheck, check);
+        }
+
         try
         {
             await check.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using KvStore.TestInfrastructure;
+using Microsoft.Extensions.Time.Testing;
 
 namespace KvStore.Tests;
 
@@ -41,6 +42,31 @@ public sealed class KvSchemaTests(KvDatabase db) : IClassFixture<KvDatabase>
             Assert.Contains("migrate", ex.Message, StringComparison.OrdinalIgnoreCase);
             Assert.Contains("schema.sql", ex.Message);
             Assert.Equal(0, await KvSchema.GetVersionAsync(empty.ConnectionString));
+        }
+        finally
+        {
+            await empty.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_client_that_found_no_schema_works_once_the_database_is_migrated()
+    {
+        var empty = new TestDatabase();
+        await empty.InitializeAsync();
+        try
+        {
+            var time = new FakeTimeProvider();
+            await using var client = new KvStoreClient(new KvStoreOptions { ConnectionString = empty.ConnectionString, TimeProvider = time });
+            Assert.Equal(KvErrorCodes.SchemaMismatch, (await Assert.ThrowsAsync<KvStoreException>(() => client.PutAsync("t", "k", 1))).Code);
+
+            await KvSchema.MigrateAsync(empty.ConnectionString);
+            // The mismatch is remembered for a moment (a wrong schema costs one check per interval)...
+            Assert.Equal(KvErrorCodes.SchemaMismatch, (await Assert.ThrowsAsync<KvStoreException>(() => client.PutAsync("t", "k", 1))).Code);
+            time.Advance(KvStoreClient.SchemaRecheckInterval);
+
+            // ...then checked again, without a restart.
+            Assert.Equal(1, (await client.PutAsync("t", "k", 1)).Revision);
         }
         finally
         {
