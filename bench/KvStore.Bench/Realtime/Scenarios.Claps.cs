@@ -10,7 +10,10 @@ internal sealed partial class RealtimeBenchmark
 {
     private const int SampledReaders = 500;
 
-    /// <summary>Claps: 10,000 readers of one article, ~1,000 clicks/s of hub Increment from 200 clicker connections.</summary>
+    /// <summary>
+    /// Claps: 10,000 readers of one article, ~1,000 clicks/s of hub Increment from 200 clicker connections
+    /// in a process of their own (<see cref="WriterProcess"/>).
+    /// </summary>
     private async Task ClapsAsync()
     {
         var cs = await CreateDatabaseAsync("rt_claps");
@@ -32,7 +35,7 @@ internal sealed partial class RealtimeBenchmark
 
     private static void PrintClapsRow(string setup, ClapsResult r) =>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {setup} | {r.Readers:N0} | {r.Rate:N0} / {r.Clicks.AchievedPerSecond:N0} | {r.Exactness} | {r.Sql.All:N0} / {r.Sql.Writes:N0} / {r.Batched:N0} | {r.Clicks.Latency.P50P99()} | {r.ClickToReader.P50P99()} | {r.Converged} | {r.Clicks.ErrorSummary()} | {r.Problems} |"));
+            $"| {setup} | {r.Readers:N0} | {r.Rate:N0} / {r.Clicks.Achieved:N0} | {r.Exactness} | {r.Sql.All:N0} / {r.Sql.Writes:N0} / {r.Batched:N0} | {r.Clicks.Latency} | {r.ClickToReader.P50P99()} | {r.Converged} | {r.Clicks.Errors} | {r.Problems} |"));
 
     private static void PrintClapsNotes()
     {
@@ -46,14 +49,12 @@ internal sealed partial class RealtimeBenchmark
         var urls = hubs.Select(h => h.BaseUrl).ToList();
         var apiHost = hubs[0];
         var counters = new ClientCounters();
-        var clickerCounters = new ClientCounters();
         var timelines = new List<(long Ts, long Value)>[Math.Min(SampledReaders, readers)];
         for (var i = 0; i < timelines.Length; i++)
         {
             timelines[i] = new List<(long, long)>(1024);
         }
 
-        var clickerClients = await OpenKvClientsAsync(urls, 0, clickers, clickerCounters, null);
         var readerClients = await OpenKvClientsAsync(urls, 0, readers, counters, _ => table, c =>
         {
             if (c.Index < timelines.Length)
@@ -76,29 +77,23 @@ internal sealed partial class RealtimeBenchmark
             await Task.Delay(2000, _ct);
             counters.Reset();
             var count = (int)Math.Round(rate * duration.TotalSeconds);
-            var clickDue = new long[count];
-            var clickTotal = new long[count];
             var batched0 = await IncrementStatementsAsync(hubs);
-            var sql0 = await SqlCounters.ReadAsync(_server.AdminConnectionString);
-            var sql1Task = Task.Delay(duration, _ct).ContinueWith(_ => SqlCounters.ReadAsync(_server.AdminConnectionString), TaskScheduler.Default).Unwrap();
-            var clicks = await Load.PacedAsync(
-                clickerClients.Count,
-                rate,
-                duration,
-                (_, c) => clickerClients[c].IncrementAsync(table, Key, 1),
-                (i, due, _, entry) =>
-                {
-                    clickDue[i] = due;
-                    clickTotal[i] = entry.Value ?? -1;
-                },
-                TimeSpan.FromSeconds(15),
-                _ct);
-            var sql1 = await sql1Task;
+            SqlCounters? sql0 = null;
+            Task<SqlCounters>? sql1Task = null;
+            var clicks = await WriterProcess.RunAsync(string.Join(',', urls), table, Key, clickers, rate, duration, increment: true, _ct, () =>
+            {
+                // The clickers' window starts (after they connected and warmed up): read the counters now and at its end.
+                sql0 = SqlCounters.ReadAsync(_server.AdminConnectionString).GetAwaiter().GetResult();
+                sql1Task = Task.Delay(duration, _ct).ContinueWith(_ => SqlCounters.ReadAsync(_server.AdminConnectionString), TaskScheduler.Default).Unwrap();
+            });
+            var clickDue = clicks.Due;
+            var clickTotal = clicks.Values;
+            var sql1 = await (sql1Task ?? throw new InvalidOperationException("the clickers never started their window"));
             var batched = (await IncrementStatementsAsync(hubs) - batched0) / Latencies.Ms(clicks.Start, Math.Max(clicks.LastDoneAt, sql1.Timestamp)) * 1000;
             var total = await ReadNumberAsync(apiHost, table, Key);
             var converged = await ConvergenceAsync(readerClients, r => r.Number(Key) == total, clicks.LastDoneAt, TimeSpan.FromSeconds(30));
             var wrongReaders = readerClients.Count(r => r.Number(Key) != total);
-            var failed = clicks.Errors.Values.Sum() + clicks.StillInFlight;
+            var failed = clicks.Failed;
             var exact = failed == 0
                 ? (total == clicks.Ok && wrongReaders == 0 ? $"yes ({total:N0})" : $"**no**: total {total:N0}, acknowledged {clicks.Ok:N0}, {wrongReaders:N0} readers differ")
                 : (total >= clicks.Ok && total <= clicks.Ok + failed && wrongReaders == 0 ? $"total {total:N0} within acknowledged {clicks.Ok:N0} + failed {failed:N0}" : $"**no**: total {total:N0}, acknowledged {clicks.Ok:N0}, failed {failed:N0}, {wrongReaders:N0} readers differ");
@@ -139,12 +134,11 @@ internal sealed partial class RealtimeBenchmark
             var problems = counters.Gaps + counters.Duplicates + counters.Closes + counters.Incomplete + neverSeen == 0
                 ? "none"
                 : counters.Problems() + (neverSeen > 0 ? $", click totals never seen by a sampled reader {neverSeen:N0}" : "");
-            return new ClapsResult(readerClients.Count, rate, clicks, exact, sql1.RatesSince(sql0), batched, clickToReader, converged, problems);
+            return new ClapsResult(readerClients.Count, rate, clicks, exact, sql1.RatesSince(sql0!), batched, clickToReader, converged, problems);
         }
         finally
         {
             await Load.CloseAllAsync(readerClients);
-            await Load.CloseAllAsync(clickerClients);
         }
     }
 
@@ -196,5 +190,5 @@ internal sealed partial class RealtimeBenchmark
         return json.RootElement.GetProperty("value").GetInt64();
     }
 
-    private sealed record ClapsResult(int Readers, double Rate, PacedResult Clicks, string Exactness, (double All, double Writes, double Selects) Sql, double Batched, Latencies ClickToReader, string Converged, string Problems);
+    private sealed record ClapsResult(int Readers, double Rate, WriterProcess.Result Clicks, string Exactness, (double All, double Writes, double Selects) Sql, double Batched, Latencies ClickToReader, string Converged, string Problems);
 }

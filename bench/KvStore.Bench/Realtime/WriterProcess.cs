@@ -20,12 +20,21 @@ internal static class WriterProcess
     private static readonly JsonSerializerOptions Json = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>What one run of the writer process measured.</summary>
-    internal sealed record Result(double Achieved, string Latency, double Max, string Errors, long LastRevision, long Ok);
+    /// <param name="Failed">Calls that failed or were still unanswered at the end.</param>
+    /// <param name="Start">The window's start (<see cref="Stopwatch.GetTimestamp"/>: the monotonic clock, comparable across processes on Linux).</param>
+    /// <param name="LastDoneAt">When the last call was answered (same clock).</param>
+    /// <param name="Due">Per call: when it was due (0 when it was not answered).</param>
+    /// <param name="Values">Per call: the value it returned (increments: the committed total).</param>
+    internal sealed record Result(
+        double Achieved, string Latency, double P99, double Max, string Errors, long LastRevision, long Ok, long Failed, long Start, long LastDoneAt, long[] Due, long[] Values);
 
-    /// <summary>The child's entry point: <c>realtime-writer BASEURL TABLE KEY CONNECTIONS RATE SECONDS put|increment</c>; prints one JSON line.</summary>
+    /// <summary>The line the writer prints when its measured window starts.</summary>
+    private const string WindowLine = "window";
+
+    /// <summary>The child's entry point: <c>realtime-writer BASEURL[,BASEURL…] TABLE KEY CONNECTIONS RATE SECONDS put|increment</c>; prints one JSON line.</summary>
     public static async Task<int> MainAsync(string[] args)
     {
-        var url = args[1];
+        var urls = args[1].Split(',');
         var table = args[2];
         var key = args[3];
         var connections = int.Parse(args[4], CultureInfo.InvariantCulture);
@@ -35,13 +44,13 @@ internal static class WriterProcess
         var counters = new ClientCounters();
         var (writers, _) = await Load.OpenAsync(0, connections, async (i, ct) =>
         {
-            var client = new BenchClient(i, url, counters);
+            var client = new BenchClient(i, urls[i % urls.Length], counters);
             await client.StartAsync(ct);
             return client;
         }, CancellationToken.None);
         if (writers.Count < connections)
         {
-            await Console.Error.WriteLineAsync($"only {writers.Count} of {connections} writer connections opened to {url}");
+            await Console.Error.WriteLineAsync($"only {writers.Count} of {connections} writer connections opened to {args[1]}");
             await Load.CloseAllAsync(writers);
             return 1;
         }
@@ -50,19 +59,31 @@ internal static class WriterProcess
         {
             Task<Change> Call(long i, int c) => increment ? writers[c].IncrementAsync(table, key, 1) : writers[c].PutAsync(table, key, i);
 
-            // Warm-up (JIT, connections), not measured.
-            await Load.PacedAsync(writers.Count, Math.Min(rate, 200), TimeSpan.FromSeconds(2), Call, null, TimeSpan.FromSeconds(10), CancellationToken.None);
+            // Warm-up (JIT, connections), not measured: puts of another key, so a counter stays exact.
+            await Load.PacedAsync(writers.Count, Math.Min(rate, 200), TimeSpan.FromSeconds(2), (i, c) => writers[c].PutAsync(table, "warmup-" + key, i), null, TimeSpan.FromSeconds(10), CancellationToken.None);
+            var count = (int)Math.Round(rate * duration.TotalSeconds);
+            var due = new long[count];
+            var values = new long[count];
             long last = 0;
+            Console.WriteLine(WindowLine);
             var result = await Load.PacedAsync(
                 writers.Count,
                 rate,
                 duration,
                 Call,
-                (_, _, _, change) => Load.InterlockedMax(ref last, change.Revision),
+                (i, dueAt, _, change) =>
+                {
+                    Load.InterlockedMax(ref last, change.Revision);
+                    due[i] = dueAt;
+                    values[i] = change.Value ?? -1;
+                },
                 TimeSpan.FromSeconds(15),
                 CancellationToken.None,
                 maxInFlight: (int)Math.Max(rate, 100));
-            Console.WriteLine(JsonSerializer.Serialize(new Result(result.AchievedPerSecond, result.Latency.P50P99(), result.Latency.Max(), result.ErrorSummary(), last, result.Ok), Json));
+            var failed = result.Errors.Values.Sum() + result.StillInFlight;
+            Console.WriteLine(JsonSerializer.Serialize(
+                new Result(result.AchievedPerSecond, result.Latency.P50P99(), result.Latency.Percentile(99), result.Latency.Max(), result.ErrorSummary(), last, result.Ok, failed, result.Start, result.LastDoneAt, due, values),
+                Json));
             return 0;
         }
         finally
@@ -71,8 +92,12 @@ internal static class WriterProcess
         }
     }
 
-    /// <summary>Runs the writer process against <paramref name="url"/> and returns what it measured.</summary>
-    public static async Task<Result> RunAsync(string url, string table, string key, int connections, double rate, TimeSpan duration, bool increment, CancellationToken ct)
+    /// <summary>
+    /// Runs the writer process against <paramref name="urls"/> (comma-separated base URLs; writer i uses
+    /// URL i mod n) and returns what it measured; <paramref name="windowStarted"/> runs when its measured
+    /// window begins (after it connected and warmed up).
+    /// </summary>
+    public static async Task<Result> RunAsync(string urls, string table, string key, int connections, double rate, TimeSpan duration, bool increment, CancellationToken ct, Action? windowStarted = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -81,7 +106,7 @@ internal static class WriterProcess
             UseShellExecute = false,
         };
         start.ArgumentList.Add(typeof(WriterProcess).Assembly.Location);
-        foreach (var arg in new[] { Verb, url, table, key, connections.ToString(CultureInfo.InvariantCulture), rate.ToString(CultureInfo.InvariantCulture), duration.TotalSeconds.ToString(CultureInfo.InvariantCulture), increment ? "increment" : "put" })
+        foreach (var arg in new[] { Verb, urls, table, key, connections.ToString(CultureInfo.InvariantCulture), rate.ToString(CultureInfo.InvariantCulture), duration.TotalSeconds.ToString(CultureInfo.InvariantCulture), increment ? "increment" : "put" })
         {
             start.ArgumentList.Add(arg);
         }
@@ -89,18 +114,29 @@ internal static class WriterProcess
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the writer process");
         try
         {
-            var output = process.StandardOutput.ReadToEndAsync(ct);
-            var error = process.StandardError.ReadToEndAsync(ct);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(duration + TimeSpan.FromSeconds(90));
+            var error = process.StandardError.ReadToEndAsync(timeout.Token);
+            string? result = null;
+            while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            {
+                if (line == WindowLine)
+                {
+                    windowStarted?.Invoke();
+                }
+                else if (line.StartsWith('{'))
+                {
+                    result = line;
+                }
+            }
+
             await process.WaitForExitAsync(timeout.Token);
-            var line = (await output).Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
-            if (process.ExitCode != 0 || line is null)
+            if (process.ExitCode != 0 || result is null)
             {
                 throw new InvalidOperationException($"the writer process failed ({process.ExitCode}): {await error}");
             }
 
-            return JsonSerializer.Deserialize<Result>(line, Json)!;
+            return JsonSerializer.Deserialize<Result>(result, Json)!;
         }
         finally
         {
