@@ -48,7 +48,6 @@ internal sealed class FanOutScheduler : IDisposable
     private readonly Thread _thread;
     private volatile bool _stopping;
     private int _sinceDrain;
-    private int _queued;
 
     /// <param name="slice">Members written between two drains of the thread pool.</param>
     /// <param name="members">The members of a group on this node, or null.</param>
@@ -61,9 +60,6 @@ internal sealed class FanOutScheduler : IDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = "KvStore fan-out" };
         _thread.Start();
     }
-
-    /// <summary>Group messages waiting for this thread.</summary>
-    public int QueueLength => Volatile.Read(ref _queued);
 
     /// <summary>Sends <paramref name="message"/> to the group's members (except <paramref name="excluded"/>); the task completes when all were written or queued.</summary>
     public Task SendGroup(string group, SerializedHubMessage message, IReadOnlyList<string>? excluded = null, bool track = true)
@@ -111,7 +107,6 @@ internal sealed class FanOutScheduler : IDisposable
             return;
         }
 
-        Interlocked.Increment(ref _queued);
         _jobs.Enqueue(job);
         _wake.Set();
     }
@@ -131,7 +126,6 @@ internal sealed class FanOutScheduler : IDisposable
                 continue;
             }
 
-            Interlocked.Decrement(ref _queued);
             try
             {
                 var sent = job.Single is { } single ? Flush(single) : SendGroup(job);

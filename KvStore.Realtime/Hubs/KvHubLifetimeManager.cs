@@ -27,10 +27,11 @@ namespace KvStore.Realtime.Hubs;
 /// all before taking the next message of the channel: one client that stops reading would stall the
 /// table for everyone on the node while Redis messages pile up in memory. So this class stays the
 /// lifetime manager and the Redis manager is an inner engine: it sees each local connection as an
-/// <see cref="OutboxConnection"/>, whose writes go to the fan-out thread and complete at once. Redis delivery to a node therefore never waits for a socket, a full outbox still closes the
-/// connection with <c>slow_consumer</c>, the connection cap is enforced before the Redis manager sees a
-/// connection, and a message is still serialized once (by the sending process, for every protocol) and
-/// shared by all members on a node.
+/// <see cref="OutboxConnection"/>, whose writes go to the fan-out thread and complete at once. Redis
+/// delivery to a node therefore never waits for a socket, a full outbox still closes the connection with
+/// <c>slow_consumer</c>, the connection cap is enforced before the Redis manager sees a connection, and
+/// a message is still serialized once (by the sending process, for every protocol) and shared by all
+/// members on a node.
 /// </para>
 /// <para>
 /// The cost is one extra <see cref="HubConnectionContext"/> object per connection, and what the Redis
@@ -68,9 +69,6 @@ internal sealed class KvHubLifetimeManager : DefaultHubLifetimeManager<KvHub>, I
         _backplane = backplane;
         _fanOut = new FanOutScheduler(FanOutSlice, group => _groups.TryGetValue(group, out var members) ? members : null, CloseSlowConsumer);
     }
-
-    /// <summary>Group messages waiting for the fan-out thread.</summary>
-    public int FanOutQueueLength => _fanOut.QueueLength;
 
     public void Dispose() => _fanOut.Dispose();
 

@@ -9,8 +9,7 @@ namespace KvStore.Realtime.Hubs;
 /// <summary>
 /// A local connection as the inner Redis lifetime manager sees it: writes go to the node's fan-out
 /// thread, in order with the connection's other messages, and complete at once (the outbox bounds what
-/// waits, and closes a slow consumer); identity, user and
-/// abort are the real connection's. Its own <see cref="DefaultConnectionContext"/> only carries the
+/// waits, and closes a slow consumer); identity, user and abort are the real connection's. Its own <see cref="DefaultConnectionContext"/> only carries the
 /// id and the features the Redis manager stores per connection; it has no transport, so the base
 /// class's write and abort paths (which use the transport) are never reached.
 /// </summary>
