@@ -84,6 +84,7 @@ public sealed class MariaDbServer : IAsyncDisposable
         var root = Path.Combine(Path.GetTempPath(), $"kvstore-mariadb-{label}-{Guid.NewGuid():N}"[..40]);
         Directory.CreateDirectory(Path.Combine(root, "data"));
         Directory.CreateDirectory(Path.Combine(root, "binlog"));
+        Directory.CreateDirectory(Path.Combine(root, "tmp"));
         var server = new MariaDbServer(root, LocalServer.FreePort(), Random.Shared.Next(100, 10_000));
         await File.WriteAllTextAsync(server._configPath, server.BuildConfig(extraConfig));
 
@@ -287,6 +288,9 @@ public sealed class MariaDbServer : IAsyncDisposable
         var config = new StringBuilder();
         config.AppendLine("[mariadbd]");
         config.AppendLine(CultureInfo.InvariantCulture, $"datadir={Path.Combine(_root, "data")}");
+        // Its own temporary files too: not in the machine's /tmp, where something else may remove them
+        // (seen: "Error on delete of '/tmp/#sql-temptable-…'" failing a query), and gone with the server.
+        config.AppendLine(CultureInfo.InvariantCulture, $"tmpdir={Path.Combine(_root, "tmp")}");
         config.AppendLine(CultureInfo.InvariantCulture, $"port={Port}");
         config.AppendLine("bind-address=127.0.0.1");
         config.AppendLine(CultureInfo.InvariantCulture, $"socket={Path.Combine(_root, "mysqld.sock")}");
